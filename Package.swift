@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+// segvol: a systemd daemon that segments and measures muscles, tissues and organs in MRI/CT.
+import PackageDescription
+
+/// libnifti's headers live in /usr/include/nifti and include <znzlib.h> with angle brackets,
+/// and the library ships no pkg-config file: every target that imports CNIfTI needs this path.
+let niftiInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
+
+let package = Package(
+    name: "segvol",
+    products: [
+        .executable(name: "segvol", targets: ["segvol"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries, one module each, each imported by exactly one Swift module.
+        .target(
+            name: "CNIfTI",
+            path: "Sources/CNIfTI",
+            cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
+            linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z"), .linkedLibrary("m")]
+        ),
+        .target(
+            name: "CDCMTK",
+            path: "Sources/CDCMTK",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5", "-std=c++17"])],
+            linkerSettings: [
+                // pkg-config dcmtk fails on Debian 12 (it requires sndfile): link explicitly.
+                .linkedLibrary("dcmjpls"), .linkedLibrary("dcmtkcharls"),
+                .linkedLibrary("dcmjpeg"), .linkedLibrary("ijg8"), .linkedLibrary("ijg12"), .linkedLibrary("ijg16"),
+                .linkedLibrary("dcmimage"), .linkedLibrary("dcmimgle"),
+                .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
+                .linkedLibrary("openjp2"), .linkedLibrary("z"), .linkedLibrary("stdc++"),
+            ]
+        ),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
+
+        // MARK: Imaging layer.
+        .target(name: "ImagingCore"),
+        .target(name: "NIfTIIO", dependencies: ["ImagingCore", "CNIfTI"], swiftSettings: niftiInclude),
+        .target(name: "DICOMIO", dependencies: ["ImagingCore", "CDCMTK"]),
+        .target(name: "Resampling", dependencies: ["ImagingCore"]),
+
+        // MARK: The one executable.
+        .executableTarget(
+            name: "segvol",
+            dependencies: [
+                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Tests, one target per module.
+        .testTarget(name: "ImagingCoreTests", dependencies: ["ImagingCore"]),
+        .testTarget(name: "NIfTIIOTests", dependencies: ["NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
+        .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
+        .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
+    ]
+)
