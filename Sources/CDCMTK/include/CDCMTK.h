@@ -6,6 +6,7 @@ extern "C" {
 #endif
 /// The DCMTK version string (e.g. "3.6.7").
 const char *segvol_dcmtk_version(void);
+#include "CDCMTKWriter.h"
 #ifdef __cplusplus
 }
 #endif
