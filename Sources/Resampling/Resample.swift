@@ -1,0 +1,84 @@
+import Dispatch
+import ImagingCore
+
+// Resampling onto any target grid. Geometry convention (ImagingCore's): affines map voxel
+// indices to RAS mm at voxel *centres*; a target voxel takes the source value at its centre.
+// A point is inside the source when its continuous source index x satisfies -0.5 <= x < n - 0.5
+// on every axis (it falls in some source voxel); outside points get the fill value. Trilinear
+// sampling between the outermost centres and the edge of the extent uses the edge voxel's value.
+// Work is split over target slices with DispatchQueue.concurrentPerform.
+
+/// Resamples an intensity image onto `target` by trilinear interpolation.
+///
+/// Exact (up to Float rounding) on functions linear in world position, between source centres.
+/// - Parameters:
+///   - image: the source volume; its affine must be invertible (traps otherwise).
+///   - target: the grid to fill (any shape, spacing, orientation; oblique allowed).
+///   - fill: value of target voxels whose centre lies outside the source's extent.
+public func resample(_ image: ImageVolume, onto target: Grid, fill: Float = 0) -> ImageVolume {
+    let map = IndexMap(from: target, to: image.grid)
+    let bounds = SourceBounds(image.grid)
+    var out = [Float](repeating: 0, count: target.voxelCount)
+    image.data.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+            let d = SendableBuffer(base: dst.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
+                trilinearSlice(k, map: map, bounds: bounds, targetShape: target.shape,
+                               src: UnsafePointer(s.base), out: d.base, fill: fill)
+            }
+        }
+    }
+    return ImageVolume(grid: target, data: out)
+}
+
+/// Resamples a label map onto `target` by nearest neighbour (ties round half up in index).
+public func resample(_ labels: LabelVolume, onto target: Grid, fill: Int32 = 0) -> LabelVolume {
+    resampleNearest(labels, onto: target, fill: fill)
+}
+
+/// Resamples any volume onto `target` by nearest neighbour: each target voxel takes the source
+/// voxel whose extent contains its centre, or `fill` outside the source.
+public func resampleNearest<T>(_ volume: Volume<T>, onto target: Grid, fill: T) -> Volume<T> {
+    let map = IndexMap(from: target, to: volume.grid)
+    let bounds = SourceBounds(volume.grid)
+    var out = [T](repeating: fill, count: target.voxelCount)
+    volume.data.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+            let d = SendableBuffer(base: dst.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
+                nearestSlice(k, map: map, bounds: bounds, targetShape: target.shape,
+                             src: UnsafePointer(s.base), out: d.base, fill: fill)
+            }
+        }
+    }
+    return Volume(grid: target, data: out)
+}
+
+/// Resamples every channel onto `target` by trilinear interpolation with the same weights, so
+/// channels that sum to 1 at every source voxel still sum to 1 (within Float rounding) at every
+/// inside target voxel.
+/// - Parameter fill: per-channel value outside the source (`nil`: all 0; pass e.g. `[1, 0, …]`
+///   to make outside voxels certain background).
+public func resample(_ channels: ChannelVolume, onto target: Grid, fill: [Float]? = nil) -> ChannelVolume {
+    let c = channels.channelCount
+    let fillValues = fill ?? [Float](repeating: 0, count: c)
+    precondition(fillValues.count == c, "fill needs one value per channel")
+    let map = IndexMap(from: target, to: channels.grid)
+    let bounds = SourceBounds(channels.grid)
+    let sourceCount = channels.grid.voxelCount, targetCount = target.voxelCount
+    var out = [Float](repeating: 0, count: c * targetCount)
+    channels.data.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+            let d = SendableBuffer(base: dst.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
+                trilinearChannelsSlice(k, map: map, bounds: bounds, targetShape: target.shape, channels: c,
+                                       src: UnsafePointer(s.base), sourceCount: sourceCount,
+                                       out: d.base, targetCount: targetCount, fill: fillValues)
+            }
+        }
+    }
+    return ChannelVolume(grid: target, channelCount: c, data: out)
+}
