@@ -44,7 +44,10 @@ final class GzipInflater {
     func fill(_ out: inout [UInt8], to target: Int) throws {
         guard out.count < target, !finished else { return }
         let start = out.count
-        out.append(contentsOf: repeatElement(0, count: target - start))
+        // Grow with one zero-filled allocation (appending a repeated element is per-byte in debug builds).
+        var grown = [UInt8](repeating: 0, count: target)
+        grown.withUnsafeMutableBytes { dst in out.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+        out = grown
         var got = 0
         try out.withUnsafeMutableBytes { buf in
             got = try inflate(into: buf.baseAddress! + start, count: target - start)

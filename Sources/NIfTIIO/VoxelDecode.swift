@@ -4,6 +4,8 @@ import ImagingCore
 /// Double (exact for every supported datatype). One switch on the datatype, then a tight loop.
 ///
 /// raw: (count * datatype.size) bytes in file byte order.
+/// `@_optimize(speed)` keeps debug builds (and their tests) usable on 20-million-voxel maps.
+@_optimize(speed) @inline(__always)
 func forEachVoxel(_ raw: UnsafeRawBufferPointer, _ type: NIfTIDatatype, bigEndian: Bool, count: Int,
                   _ body: (Int, Double) throws -> Void) rethrows {
     precondition(raw.count >= count * type.size, "voxel buffer too small")
@@ -48,6 +50,7 @@ func forEachVoxel(_ raw: UnsafeRawBufferPointer, _ type: NIfTIDatatype, bigEndia
 
 /// Decodes volume `volume` of a loaded file as intensities: `slope * raw + intercept` in Double,
 /// rounded once to Float (float32 data without scaling is returned bit for bit).
+@_optimize(speed)
 func decodeImage(_ file: LoadedNIfTI, volume: Int) -> [Float] {
     let layout = file.layout
     let n = layout.voxelsPerVolume
@@ -67,6 +70,7 @@ func decodeImage(_ file: LoadedNIfTI, volume: Int) -> [Float] {
 }
 
 /// Decodes volume `volume` as label ids; every scaled value must be an integer in Int32 range.
+@_optimize(speed)
 func decodeLabels(_ file: LoadedNIfTI, volume: Int, input: String) throws -> [Int32] {
     let layout = file.layout
     let n = layout.voxelsPerVolume
