@@ -41,18 +41,22 @@ final class GzipInflater {
     }
 
     /// Appends decompressed bytes to `out` until it holds `target` bytes or the stream ends.
+    /// The array grows geometrically (from 1 MiB) as bytes actually arrive, so a tiny hostile
+    /// stream whose header claims 2 GiB never causes a 2 GiB allocation.
     func fill(_ out: inout [UInt8], to target: Int) throws {
-        guard out.count < target, !finished else { return }
-        let start = out.count
-        // Grow with one zero-filled allocation (appending a repeated element is per-byte in debug builds).
-        var grown = [UInt8](repeating: 0, count: target)
-        grown.withUnsafeMutableBytes { dst in out.withUnsafeBytes { src in dst.copyMemory(from: src) } }
-        out = grown
-        var got = 0
-        try out.withUnsafeMutableBytes { buf in
-            got = try inflate(into: buf.baseAddress! + start, count: target - start)
+        while out.count < target && !finished {
+            let start = out.count
+            let next = min(target, max(start * 2, start + (1 << 20)))
+            // Grow with one zero-filled allocation (appending a repeated element is per-byte in debug builds).
+            var grown = [UInt8](repeating: 0, count: next)
+            grown.withUnsafeMutableBytes { dst in out.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+            out = grown
+            var got = 0
+            try out.withUnsafeMutableBytes { buf in
+                got = try inflate(into: buf.baseAddress! + start, count: next - start)
+            }
+            out.removeLast(next - start - got)
         }
-        out.removeLast(target - start - got)
     }
 
     /// Inflates the rest of the stream, discarding it, to check the CRC and the size cap.

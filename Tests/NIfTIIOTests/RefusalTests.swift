@@ -203,3 +203,20 @@ import Testing
         expectRefusal(.badGeometry) { _ = try NIfTIReader.readImage(path: path) }
     }
 }
+
+extension RefusalTests {
+    /// A tiny gzip whose header claims 1 GiB of voxels: refused as truncated, and the buffer
+    /// the inflater fills grows with the bytes that really arrive, not with the header's claim.
+    @Test func smallGzipClaimingHugeDataIsTruncatedCheaply() throws {
+        var h = TestNIfTI()
+        h.dim = [3, 1024, 1024, 256, 1, 1, 1, 1]
+        let path = try h.write(dir.file("claims.nii.gz"), data: zeros)
+        expectRefusal(.truncated) { _ = try NIfTIReader.readImage(path: path) }
+        let file = try ReadableFile(path: path)
+        let gz = try GzipInflater(file: file, input: path, cap: 1 << 31)
+        var bytes: [UInt8] = []
+        try gz.fill(&bytes, to: 1 << 30)
+        #expect(bytes.count == 352 + 96)
+        #expect(bytes.capacity < 4 << 20, "capacity \(bytes.capacity)")
+    }
+}
