@@ -93,6 +93,10 @@ import Testing
         LabelEntry(id: 250, name: "vertebrae_L1", color: [128, 0, 255]),
     ])
 
+    /// Cross-checked by hand with nibabel 5.4.2 on this file: shape (3, 2, 2), uint8, intent 1002,
+    /// sform_code = qform_code = 1, affine equal to `oblique(flip: true)` within 1e-7, qform within
+    /// 6.2e-7 of the sform, data in Fortran order as written, one extension of code 0 whose XML
+    /// yields {1: liver, 2: ..., 250: vertebrae_L1}.
     @Test func labelsUInt8WithTableAndSidecar() throws {
         let grid = Grid(shape: [3, 2, 2], affine: Self.oblique(flip: true))
         let labels = LabelVolume(grid: grid, data: [0, 1, 1, 2, 250, 0, 0, 2, 2, 1, 0, 250])
