@@ -76,8 +76,9 @@ public enum DICOMReader {
             }
         }
         guard !slices.isEmpty else {
+            let counts = Dictionary(grouping: skipped, by: \.code.rawValue).map { "\($0.key) ×\($0.value.count)" }.sorted()
             throw ImagingError(.noDICOM, input: paths.count == 1 ? paths[0] : "\(paths.count) inputs",
-                               reason: "no DICOM image among \(files.count) files (\(skipped.count) skipped)",
+                               reason: "no DICOM image among \(files.count) files (skipped: \(counts.joined(separator: ", ")))",
                                remedy: "Point segvol at the folder that holds the series' image files.")
         }
         let outcomes = SeriesAssembly.group(slices).map { group -> DICOMSeriesOutcome in
