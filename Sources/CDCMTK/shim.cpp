@@ -21,6 +21,10 @@
 
 struct segvol_dcm {
     DcmFileFormat format;
+    /// DCMTK finds a frame's first fragment cheaply only when told where the previous frame
+    /// ended (offset tables may be empty): remember it for sequential decoding.
+    Uint32 nextFrame = 0;
+    Uint32 nextFragment = 0;
 };
 
 namespace {
@@ -202,10 +206,12 @@ extern "C" int segvol_dcm_decode_frame(segvol_dcm *file, uint32_t frame, void *b
                 } else if (cond.good()) {
                     // The buffer handed to DCMTK must have an even size; pad odd frames.
                     std::vector<uint8_t> scratch(bytes + (bytes & 1));
-                    Uint32 start = 0;
+                    Uint32 start = (frame == file->nextFrame) ? file->nextFragment : 0;
                     OFString model;
                     cond = pixels->getUncompressedFrame(ds, frame, start, scratch.data(), Uint32(scratch.size()), model);
                     if (cond.good()) {
+                        file->nextFrame = frame + 1;
+                        file->nextFragment = start;
                         std::memcpy(buf, scratch.data(), bytes);
                         status = SEGVOL_DCM_OK;
                     }

@@ -24,6 +24,8 @@ struct DICOMSlice: Sendable {
     var rescaleSlope: Double = 1
     var rescaleIntercept: Double = 0
     var samplesPerPixel: Int = 1
+    /// PhotometricInterpretation (MONOCHROME1 / MONOCHROME2 are scalar images).
+    var photometric: String = "MONOCHROME2"
     var bitsAllocated: Int = 16
     var bitsStored: Int = 16
     var highBit: Int = 15

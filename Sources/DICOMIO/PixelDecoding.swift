@@ -47,7 +47,13 @@ enum PixelDecoder {
         var data = [Float](repeating: 0, count: perSlice * nz)
         var raw = [UInt8](repeating: 0, count: perSlice * bytes)
         var open: DICOMFile?
-        for (k, s) in series.slices.enumerated() {
+        // Decode in file and frame order (sequential access is what codecs handle best), and
+        // place each frame at its spatial index k.
+        let order = series.slices.indices.sorted {
+            (series.slices[$0].path, series.slices[$0].frame) < (series.slices[$1].path, series.slices[$1].frame)
+        }
+        for k in order {
+            let s = series.slices[k]
             if open?.path != s.path { open = try DICOMFile(path: s.path) }
             let file = open!
             let failure = raw.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> ImagingError? in

@@ -75,8 +75,9 @@ enum SeriesAssembly {
             return fail(.mosaicUnsupported, "Siemens mosaic (ImageType contains MOSAIC): slices are tiled in one image",
                         "Convert with dcm2niix, which de-mosaics, and pass the NIfTI.")
         }
-        if let s = group.first(where: { $0.samplesPerPixel != 1 }) {
-            return fail(.colorUnsupported, "SamplesPerPixel is \(s.samplesPerPixel): a colour image, not a scalar scan",
+        if let s = group.first(where: { $0.samplesPerPixel != 1 || !$0.photometric.hasPrefix("MONOCHROME") }) {
+            return fail(.colorUnsupported,
+                        "SamplesPerPixel \(s.samplesPerPixel), PhotometricInterpretation \(s.photometric): a colour image, not a scalar scan",
                         "Export the original greyscale series rather than a screenshot or fused image.")
         }
         guard group.allSatisfy({ $0.orientation != nil && $0.position != nil && $0.pixelSpacing != nil }),

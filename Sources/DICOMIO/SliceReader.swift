@@ -50,6 +50,7 @@ enum SliceReader {
         base.rescaleSlope = file.double(Tag.rescaleSlope) ?? 1
         base.rescaleIntercept = file.double(Tag.rescaleIntercept) ?? 0
         base.samplesPerPixel = file.int(Tag.samplesPerPixel) ?? 1
+        base.photometric = file.string(Tag.photometricInterpretation)?.uppercased() ?? "MONOCHROME2"
         base.bitsAllocated = file.int(Tag.bitsAllocated) ?? 16
         base.bitsStored = file.int(Tag.bitsStored) ?? base.bitsAllocated
         base.highBit = file.int(Tag.highBit) ?? (base.bitsStored - 1)

@@ -56,6 +56,19 @@ struct FileHandlingTests {
         #expect(scan.image.grid == expected.image.grid, "\(label)")
     }
 
+    /// The enhanced multi-frame MR, recompressed losslessly by DCMTK's encoders: every frame of
+    /// an encapsulated multi-frame object must decode to the uncompressed values.
+    @Test(.enabled(if: DCMTKTools.available), arguments: ["dcmcrle", "dcmcjpls", "dcmcjpeg"])
+    func compressedMultiframeDecodesIdentically(_ encoder: String) throws {
+        let name = "F05_mr_siemens_enhanced_8frame"
+        let dir = try ScratchDirectory()
+        try dcmtool(encoder, [try #require(Corpus.files(name).first), dir.file("mf.dcm")])
+        let ours = try #require(try DICOMReader.read(paths: [dir.path]).scans.first)
+        let plain = try #require(try DICOMReader.read(paths: [Corpus.dicom(name)]).scans.first)
+        #expect(ours.image.shape == [256, 256, 8])
+        #expect(ours.image.data == plain.image.data, "\(encoder)")
+    }
+
     @Test func nonDICOMFilesAreSkippedWithANote() throws {
         let dir = try ScratchDirectory()
         for (n, source) in Corpus.files(Self.mr).enumerated() {

@@ -134,6 +134,9 @@ struct SeriesAssemblyTests {
         var rgb = (0..<3).map { Self.slice(Double($0)) }
         rgb[1].samplesPerPixel = 3
         #expect(failure(rgb)?.code == .colorUnsupported)
+        var palette = (0..<3).map { Self.slice(Double($0)) }
+        palette[0].photometric = "PALETTE COLOR"
+        #expect(failure(palette)?.code == .colorUnsupported)
         var bare = (0..<3).map { Self.slice(Double($0)) }
         bare[2].position = nil
         #expect(failure(bare)?.code == .missingGeometry)
