@@ -144,6 +144,14 @@ extern "C" int segvol_dcm_open(const char *path, segvol_dcm **out, char *msg, si
 extern "C" void segvol_dcm_close(segvol_dcm *file) { delete file; }
 
 extern "C" void segvol_dcm_transfer_syntax(segvol_dcm *file, char *buf, size_t len) {
+    // The meta header's UID when present (it names syntaxes DCMTK does not know), else the
+    // encoding DCMTK detected for a file without meta header.
+    OFString uid;
+    DcmMetaInfo *meta = file->format.getMetaInfo();
+    if (meta != nullptr && meta->findAndGetOFString(DCM_TransferSyntaxUID, uid).good() && !uid.empty()) {
+        copyMessage(uid.c_str(), buf, len);
+        return;
+    }
     DcmXfer x(file->format.getDataset()->getOriginalXfer());
     copyMessage(x.getXferID(), buf, len);
 }

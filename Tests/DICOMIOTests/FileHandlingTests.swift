@@ -69,6 +69,24 @@ struct FileHandlingTests {
         #expect(ours.image.data == plain.image.data, "\(encoder)")
     }
 
+    @Test func unsupportedTransferSyntaxIsNamed() throws {
+        let dir = try ScratchDirectory()
+        // JPEG 2000 Part 2 multi-component (…4.92), a syntax segvol does not decode: patch the
+        // meta header's UID of the JPEG 2000 files in place (same length, 22 characters).
+        for (n, source) in Corpus.files("F02_mr_sag_4slice_j2k").enumerated() {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
+            let from = Array("1.2.840.10008.1.2.4.90".utf8), to = Array("1.2.840.10008.1.2.4.92".utf8)
+            let at = try #require((0..<400).first { Array(bytes[$0..<$0 + from.count]) == from })
+            bytes.replaceSubrange(at..<at + to.count, with: to)
+            try Data(bytes).write(to: URL(fileURLWithPath: dir.file("im\(n)")))
+        }
+        let result = try DICOMReader.read(paths: [dir.path])
+        let outcome = try #require(result.series.first)
+        guard case .failure(let error) = outcome.result else { Issue.record("expected a refusal"); return }
+        #expect(error.code == .unsupportedTransferSyntax)
+        #expect(error.reason.contains("1.2.840.10008.1.2.4.92"))
+    }
+
     @Test func nonDICOMFilesAreSkippedWithANote() throws {
         let dir = try ScratchDirectory()
         for (n, source) in Corpus.files(Self.mr).enumerated() {

@@ -34,7 +34,7 @@ int segvol_dcm_open(const char *path, segvol_dcm **out, char *msg, size_t msglen
 /// Releases a handle from `segvol_dcm_open` (NULL is ignored).
 void segvol_dcm_close(segvol_dcm *file);
 
-/// Copies the transfer syntax UID the dataset was read in to `buf` (NUL-terminated).
+/// Copies the transfer syntax UID (meta header's, else the detected encoding) to `buf`.
 void segvol_dcm_transfer_syntax(segvol_dcm *file, char *buf, size_t len);
 
 /// Reads an attribute as a string (multi-valued joined by '\'), following a path of
