@@ -70,6 +70,16 @@ struct CorpusTests {
         #expect(s.image.data.min()! < -900, "CT rescale intercept applied (air is about -1000 HU)")
     }
 
+    /// F01's organ label map (dicom2nifti's test data) lies on dcm2niix's grid: it must lie on ours.
+    @Test func labelMapGridMatches() throws {
+        let name = "F01_ct_abdomen_20slice_j2k_overlapping"
+        let seg = try TestNIfTI(path: Corpus.dicom(name) + "/expected/example_seg_dicom.nii.gz", headerOnly: true)
+        let theirs = Canonical(shape: seg.shape, affine: seg.affine, data: [Double](repeating: 0, count: seg.shape.reduce(1, *)))
+        let ours = canonical(try scan(name))
+        #expect(ours.shape == theirs.shape)
+        #expect(ours.affine.maxDifference(to: theirs.affine) < 1e-3, "\(ours.affine) vs \(theirs.affine)")
+    }
+
     @Test func gantryTiltIsRefused() throws {
         let result = try DICOMReader.read(paths: [Corpus.dicom("F07_ct_gantry_tilt")])
         let error = try expectFailure(result)

@@ -39,7 +39,7 @@ struct TestNIfTI {
     var affine: Affine
     var data: [Double]
 
-    init(path: String) throws {
+    init(path: String, headerOnly: Bool = false) throws {
         let gunzip = Process()
         gunzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
         gunzip.arguments = ["-dc", path]
@@ -71,7 +71,7 @@ struct TestNIfTI {
             let px = [f32(80), f32(84), f32(88) * qfac]
             affine = Affine(rows: (0..<3).map { r in [R[r][0] * px[0], R[r][1] * px[1], R[r][2] * px[2], f32(268 + 4 * r)] })
         }
-        let n = dims.reduce(1, *)
+        let n = headerOnly ? 0 : dims.reduce(1, *)
         var values = [Double](repeating: 0, count: n)
         for v in 0..<n {
             let o = offset
