@@ -83,6 +83,13 @@ enum SliceReader {
             if let v = lookup(Tag.pixelValueTransformationSequence, Tag.rescaleSlope)?.first, v != 0 { s.rescaleSlope = v }
             if let v = lookup(Tag.pixelValueTransformationSequence, Tag.rescaleIntercept)?.first { s.rescaleIntercept = v }
             if let v = lookup(Tag.mrEchoSequence, Tag.effectiveEchoTime)?.first { s.echo = String(v) }
+            // FrameType replaces ImageType per frame, so magnitude and phase frames are split.
+            for seq in [Tag.mrImageFrameTypeSequence, Tag.ctImageFrameTypeSequence] {
+                if let t = file.string(TagPath(Tag.perFrameFunctionalGroups, f, seq, 0, Tag.frameType))
+                    ?? file.string(TagPath(Tag.sharedFunctionalGroups, 0, seq, 0, Tag.frameType)) {
+                    s.imageType = t.split(separator: "\\").map { $0.trimmingSpaces }
+                }
+            }
             return s
         }
     }

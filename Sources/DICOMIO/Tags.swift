@@ -15,6 +15,9 @@ enum Tag {
     static let gantryDetectorTilt: UInt32 = 0x0018_1120
     static let mrEchoSequence: UInt32 = 0x0018_9114
     static let effectiveEchoTime: UInt32 = 0x0018_9082
+    static let mrImageFrameTypeSequence: UInt32 = 0x0018_9226
+    static let ctImageFrameTypeSequence: UInt32 = 0x0018_9329
+    static let frameType: UInt32 = 0x0008_9007
     static let studyInstanceUID: UInt32 = 0x0020_000D
     static let seriesInstanceUID: UInt32 = 0x0020_000E
     static let seriesNumber: UInt32 = 0x0020_0011
