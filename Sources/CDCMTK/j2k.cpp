@@ -98,6 +98,11 @@ int segvol_j2k_decode(const unsigned char *data, size_t size, unsigned width, un
         return SEGVOL_DCM_ERR_DECODE;
     }
     std::unique_ptr<opj_image_t, ImageDeleter> image(raw);
+    // Refuse before decoding (and allocating) when the codestream disagrees with Rows/Columns.
+    if (image->x1 - image->x0 != width || image->y1 - image->y0 != height || image->numcomps != 1) {
+        why = "JPEG 2000 header does not match Rows/Columns/SamplesPerPixel";
+        return SEGVOL_DCM_ERR_DECODE;
+    }
     if (!opj_decode(codec.get(), stream.get(), image.get()) || !opj_end_decompress(codec.get(), stream.get())) {
         why = "JPEG 2000 decode: " + (opjError.empty() ? std::string("corrupt or truncated codestream") : opjError);
         return SEGVOL_DCM_ERR_DECODE;

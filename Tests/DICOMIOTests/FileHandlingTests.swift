@@ -43,11 +43,12 @@ struct FileHandlingTests {
     }
 
     @Test(.enabled(if: DCMTKTools.available),
-          arguments: [("+tb", "big endian"), ("+ti", "implicit"), ("+td", "deflated"), ("-F", "no meta header")])
-    func transferSyntaxVariantsDecodeIdentically(_ flag: String, _ label: String) throws {
+          arguments: [(["+tb"], "big endian"), (["+ti"], "implicit"), (["+td"], "deflated"),
+                      (["-F"], "no preamble, explicit VR"), (["+ti", "-F"], "no preamble, implicit VR")])
+    func transferSyntaxVariantsDecodeIdentically(_ flags: [String], _ label: String) throws {
         let dir = try ScratchDirectory()
         for (n, source) in Corpus.files(Self.mr).enumerated() {
-            try dcmtool("dcmconv", [flag, source, dir.file("x\(n)")])
+            try dcmtool("dcmconv", flags + [source, dir.file("x\(n)")])
         }
         let result = try DICOMReader.read(paths: [dir.path])
         let scan = try #require(result.scans.first, "\(label): \(result.series.map { "\($0.result)" })")
