@@ -9,6 +9,9 @@ extension ImagingError.Code {
     public static let notDICOM = Self("not_dicom")
     /// A DICOM object that holds no image (SEG, RTSTRUCT, SR, presentation state, DICOMDIR, ...).
     public static let nonImage = Self("non_image")
+    /// A second copy of an instance already read (same SOPInstanceUID), e.g. the same image
+    /// exported twice in different encodings; the first path in sorted order is kept.
+    public static let duplicateInstance = Self("duplicate_instance")
     /// The pixel data is encoded in a transfer syntax segvol cannot decode; the reason names the UID.
     public static let unsupportedTransferSyntax = Self("unsupported_transfer_syntax")
     /// SamplesPerPixel > 1 (RGB, YBR): a colour image is not a scalar scan.

@@ -56,6 +56,7 @@ public enum DICOMReader {
         let files = try FileDiscovery.files(in: paths, maxFiles: options.maxFiles)
         var skipped: [SkippedFile] = []
         var slices: [DICOMSlice] = []
+        var seenInstances: [String: String] = [:]
         for path in files {
             switch FileDiscovery.probe(path, maxBytes: options.maxFileBytes) {
             case .skip(let code, let reason):
@@ -69,6 +70,14 @@ public enum DICOMReader {
                 if let why = SliceReader.nonImageReason(file) {
                     skipped.append(SkippedFile(path: path, code: .nonImage, reason: why))
                     continue
+                }
+                if let uid = file.string(Tag.sopInstanceUID) {
+                    if let first = seenInstances[uid] {
+                        skipped.append(SkippedFile(path: path, code: .duplicateInstance,
+                                                   reason: "same SOPInstanceUID as \(first), which is used"))
+                        continue
+                    }
+                    seenInstances[uid] = path
                 }
                 slices += try SliceReader.slices(of: file, maxVoxels: options.maxVoxels)
             } catch {

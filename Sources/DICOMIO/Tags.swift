@@ -2,6 +2,7 @@
 enum Tag {
     static let imageType: UInt32 = 0x0008_0008
     static let sopClassUID: UInt32 = 0x0008_0016
+    static let sopInstanceUID: UInt32 = 0x0008_0018
     static let studyDate: UInt32 = 0x0008_0020
     static let modality: UInt32 = 0x0008_0060
     static let manufacturer: UInt32 = 0x0008_0070

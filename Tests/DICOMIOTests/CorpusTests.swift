@@ -114,6 +114,25 @@ struct CorpusTests {
         }
     }
 
+    /// The whole corpus in one call: every case keeps its own outcome, and the F02 copies (the
+    /// same instances in four encodings) are read once.
+    @Test func wholeCorpusInOneRead() throws {
+        let result = try DICOMReader.read(paths: [Corpus.root.appendingPathComponent("dicom").path])
+        let duplicates = result.skipped.filter { $0.code == .duplicateInstance }
+        #expect(duplicates.count == 12)
+        #expect(result.skipped.allSatisfy { [.duplicateInstance, .notDICOM].contains($0.code) })
+        var codes: [String] = []
+        for outcome in result.series {
+            switch outcome.result {
+            case .success: codes.append("ok")
+            case .failure(let e): codes.append(e.code.rawValue)
+            }
+        }
+        // F01, F02, F03, F04, F05, F06 and F10 (two planes) convert; F07, F08, F09 are refused.
+        #expect(codes.filter { $0 == "ok" }.count == 8, "\(zip(result.series.map(\.key), codes).map { "\($0): \($1)" })")
+        #expect(codes.filter { $0 != "ok" }.sorted() == ["gantry_tilt", "nonuniform_spacing", "not_a_volume"])
+    }
+
     @Test func metadataIsKept() throws {
         let s = try scan("F05_mr_siemens_enhanced_8frame")
         #expect(s.metadata.modality == "MR")
