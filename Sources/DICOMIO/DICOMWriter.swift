@@ -1,4 +1,4 @@
-import CDCMTK
+internal import CDCMTK
 import Foundation
 import ImagingCore
 
@@ -66,7 +66,9 @@ public enum DICOMSeriesWriter {
         let series = metadata.seriesInstanceUID ?? newUID()
         let frame = newUID()
         // DICOM stores LPS; the row direction is the i axis, the column direction the j axis.
-        let row = rasToLPS(d[0]), col = rasToLPS(d[1])
+        // LPS↔RAS is an involution, so the one conversion function serves both ways.
+        let lps = patientLPSToRAS(grid.affine)
+        let row = lps.directions[0], col = lps.directions[1]
         let spacing = grid.spacing
         var paths: [String] = []
         var pixels = [UInt16](repeating: 0, count: nx * ny)
@@ -75,7 +77,7 @@ public enum DICOMSeriesWriter {
                 let v = min(max(stored[k * nx * ny + n].rounded(), lo), hi)
                 pixels[n] = signed ? UInt16(bitPattern: Int16(v)) : UInt16(v)
             }
-            let position = rasToLPS(grid.affine.apply(SIMD3(0, 0, Double(k))))
+            let position = lps.apply(SIMD3(0, 0, Double(k)))
             let path = directory + "/" + String(format: "IM%04d.dcm", k + 1)
             try withCStrings([metadata.modality ?? "MR", study, series, frame, metadata.patientID ?? "",
                               metadata.studyDate ?? "", metadata.seriesDescription ?? "",
@@ -114,8 +116,6 @@ public enum DICOMSeriesWriter {
         segvol_dcm_new_uid(&buf, buf.count)
         return cString(buf)
     }
-
-    private static func rasToLPS(_ v: SIMD3<Double>) -> SIMD3<Double> { patientLPSToRAS(v) }
 }
 
 /// Calls `body` with C strings that stay valid for the duration of the call.

@@ -9,8 +9,8 @@ import ImagingCore
 /// check `close()` (a full disk may only show there), rename over the target, fsync the
 /// directory. Any failure (ENOSPC, EIO, EACCES...) removes the temporary file and throws
 /// `write_failed` naming the call that failed.
-enum DurableFile {
-    static func write(_ bytes: [UInt8], to path: String) throws {
+public enum DurableFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

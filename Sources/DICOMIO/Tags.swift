@@ -1,0 +1,47 @@
+/// DICOM tags the reader uses, as `group << 16 | element`.
+enum Tag {
+    static let imageType: UInt32 = 0x0008_0008
+    static let sopClassUID: UInt32 = 0x0008_0016
+    static let sopInstanceUID: UInt32 = 0x0008_0018
+    static let studyDate: UInt32 = 0x0008_0020
+    static let modality: UInt32 = 0x0008_0060
+    static let manufacturer: UInt32 = 0x0008_0070
+    static let seriesDescription: UInt32 = 0x0008_103E
+    static let patientID: UInt32 = 0x0010_0020
+    static let bodyPartExamined: UInt32 = 0x0018_0015
+    static let sliceThickness: UInt32 = 0x0018_0050
+    static let echoNumbers: UInt32 = 0x0018_0086
+    static let magneticFieldStrength: UInt32 = 0x0018_0087
+    static let spacingBetweenSlices: UInt32 = 0x0018_0088
+    static let gantryDetectorTilt: UInt32 = 0x0018_1120
+    static let mrEchoSequence: UInt32 = 0x0018_9114
+    static let effectiveEchoTime: UInt32 = 0x0018_9082
+    static let mrImageFrameTypeSequence: UInt32 = 0x0018_9226
+    static let ctImageFrameTypeSequence: UInt32 = 0x0018_9329
+    static let frameType: UInt32 = 0x0008_9007
+    static let studyInstanceUID: UInt32 = 0x0020_000D
+    static let seriesInstanceUID: UInt32 = 0x0020_000E
+    static let seriesNumber: UInt32 = 0x0020_0011
+    static let instanceNumber: UInt32 = 0x0020_0013
+    static let imagePositionPatient: UInt32 = 0x0020_0032
+    static let imageOrientationPatient: UInt32 = 0x0020_0037
+    static let planePositionSequence: UInt32 = 0x0020_9113
+    static let planeOrientationSequence: UInt32 = 0x0020_9116
+    static let samplesPerPixel: UInt32 = 0x0028_0002
+    static let photometricInterpretation: UInt32 = 0x0028_0004
+    static let numberOfFrames: UInt32 = 0x0028_0008
+    static let rows: UInt32 = 0x0028_0010
+    static let columns: UInt32 = 0x0028_0011
+    static let pixelSpacing: UInt32 = 0x0028_0030
+    static let bitsAllocated: UInt32 = 0x0028_0100
+    static let bitsStored: UInt32 = 0x0028_0101
+    static let highBit: UInt32 = 0x0028_0102
+    static let pixelRepresentation: UInt32 = 0x0028_0103
+    static let rescaleIntercept: UInt32 = 0x0028_1052
+    static let rescaleSlope: UInt32 = 0x0028_1053
+    static let pixelMeasuresSequence: UInt32 = 0x0028_9110
+    static let pixelValueTransformationSequence: UInt32 = 0x0028_9145
+    static let sharedFunctionalGroups: UInt32 = 0x5200_9229
+    static let perFrameFunctionalGroups: UInt32 = 0x5200_9230
+    static let pixelData: UInt32 = 0x7FE0_0010
+}
