@@ -81,7 +81,7 @@ enum LabelTableXML {
             var color: [UInt8]?
             if let r = attributes["Red"].flatMap(Double.init), let g = attributes["Green"].flatMap(Double.init),
                let b = attributes["Blue"].flatMap(Double.init) {
-                color = [r, g, b].map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
+                color = [r, g, b].map { $0.isFinite ? UInt8(max(0, min(255, ($0 * 255).rounded()))) : 0 }
             }
             entries.append(LabelEntry(id: key, name: textContent(inner), color: color))
         }
