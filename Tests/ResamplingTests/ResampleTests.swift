@@ -120,6 +120,16 @@ struct ResampleTests {
         #expect(fast.data.filter { $0 != -2 }.count > 1000)
         let labels = image.map { Int32($0 * 1000) }
         #expect(resample(labels, onto: target, fill: -2).data == nearestReference(labels, onto: target, fill: -2).data)
+        // A target on the source's own slices (in-plane shear, scale and shift, whole-slice
+        // offset -2 so some slices fall outside) takes the 4-read bilinear path.
+        let a = obliqueSource.affine
+        let planar = Grid(shape: [25, 27, 16], affine: Affine(
+            columns: a.column(0) * 0.7 + a.column(1) * 0.3, a.column(1) * 0.8 - a.column(0) * 0.2, a.column(2),
+            origin: a.apply(SIMD3(1.3, -2.7, -2))))
+        let flat = resample(image, onto: planar, fill: -2)
+        let flatDiff = zip(flat.data, trilinearReference(image, onto: planar, fill: -2).data).map { abs($0 - $1) }.max()!
+        #expect(flatDiff < 1e-5)
+        #expect(flat.data.filter { $0 != -2 }.count > 2000 && flat.data.filter { $0 == -2 }.count > 2 * 25 * 27)
         // One channel with the multi-channel kernel is the image kernel, bit for bit.
         let one = resample(ChannelVolume(grid: obliqueSource, channels: [image.data]), onto: target, fill: [-2])
         #expect(one.data == fast.data)
