@@ -16,6 +16,11 @@ func trilinearSlice(
     var row = map.origin + Double(k) * map.dk
     var o = k * nx * ny
     let ox = b.step.x, oy = b.step.y, oz = b.step.z
+    if map.di.z == 0 && map.dj.z == 0 && row.z == row.z.rounded() {
+        // The whole slice lies on one source slice (kept slices): bilinear, 4 reads per voxel.
+        bilinearSlice(k, map: map, bounds: b, targetShape: t, src: src, out: out, fill: fill)
+        return
+    }
     for _ in 0..<ny {
         var p = row
         for _ in 0..<nx {
@@ -32,6 +37,46 @@ func trilinearSlice(
                 out[o] = fill
             }
             p += map.di
+            o += 1
+        }
+        row += map.dj
+    }
+}
+
+/// Trilinear sampling of a target slice `k` that lies exactly on one source slice (the index
+/// map's z is the same integer for every voxel): the z weight is 0, so only 4 values are read.
+/// Gives the values of `trilinearSlice` up to Float rounding (its z weight would be 0 or 1).
+@inline(__always)
+func bilinearSlice(
+    _ k: Int, map: IndexMap, bounds b: SourceBounds, targetShape t: [Int],
+    src: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, fill: Float
+) {
+    let nx = t[0], ny = t[1]
+    var row = map.origin + Double(k) * map.dk
+    var o = k * nx * ny
+    let z = row.z
+    guard z >= -0.5 && z < b.upper.z else {
+        (out + o).update(repeating: fill, count: nx * ny)
+        return
+    }
+    let plane = src + Int(min(max(z, 0), b.last.z)) * b.stride.z
+    let ox = b.step.x, oy = b.step.y
+    for _ in 0..<ny {
+        var x = row.x, y = row.y
+        for _ in 0..<nx {
+            if x >= -0.5 && x < b.upper.x && y >= -0.5 && y < b.upper.y {
+                let xc = min(max(x, 0), b.last.x), yc = min(max(y, 0), b.last.y)
+                let i0 = min(Int(xc), b.lastBase.x), j0 = min(Int(yc), b.lastBase.y)
+                let fx = Float(xc - Double(i0)), fy = Float(yc - Double(j0))
+                let s = plane + i0 + j0 * b.stride.y
+                let v00 = s[0], v10 = s[ox], v01 = s[oy], v11 = s[ox + oy]
+                let c0 = v00 + fx * (v10 - v00), c1 = v01 + fx * (v11 - v01)
+                out[o] = c0 + fy * (c1 - c0)
+            } else {
+                out[o] = fill
+            }
+            x += map.di.x
+            y += map.di.y
             o += 1
         }
         row += map.dj

@@ -18,9 +18,9 @@ import ImagingCore
 public func resample(_ image: ImageVolume, onto target: Grid, fill: Float = 0) -> ImageVolume {
     let map = IndexMap(from: target, to: image.grid)
     let bounds = SourceBounds(image.grid)
-    var out = [Float](repeating: 0, count: target.voxelCount)
-    image.data.withUnsafeBufferPointer { src in
-        out.withUnsafeMutableBufferPointer { dst in
+    // Every target voxel is written by exactly one slice iteration: no need to zero the buffer.
+    let out = [Float](unsafeUninitializedCapacity: target.voxelCount) { dst, count in
+        image.data.withUnsafeBufferPointer { src in
             let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
             let d = SendableBuffer(base: dst.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
@@ -28,6 +28,7 @@ public func resample(_ image: ImageVolume, onto target: Grid, fill: Float = 0) -
                                src: UnsafePointer(s.base), out: d.base, fill: fill)
             }
         }
+        count = target.voxelCount
     }
     return ImageVolume(grid: target, data: out)
 }
@@ -68,9 +69,9 @@ public func resample(_ channels: ChannelVolume, onto target: Grid, fill: [Float]
     let map = IndexMap(from: target, to: channels.grid)
     let bounds = SourceBounds(channels.grid)
     let sourceCount = channels.grid.voxelCount, targetCount = target.voxelCount
-    var out = [Float](repeating: 0, count: c * targetCount)
-    channels.data.withUnsafeBufferPointer { src in
-        out.withUnsafeMutableBufferPointer { dst in
+    // Every target value is written by exactly one slice iteration: no need to zero the buffer.
+    let out = [Float](unsafeUninitializedCapacity: c * targetCount) { dst, count in
+        channels.data.withUnsafeBufferPointer { src in
             let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
             let d = SendableBuffer(base: dst.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
@@ -79,6 +80,7 @@ public func resample(_ channels: ChannelVolume, onto target: Grid, fill: [Float]
                                        out: d.base, targetCount: targetCount, fill: fillValues)
             }
         }
+        count = c * targetCount
     }
     return ChannelVolume(grid: target, channelCount: c, data: out)
 }
