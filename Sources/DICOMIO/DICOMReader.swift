@@ -26,6 +26,12 @@ public struct SkippedFile: Sendable, Equatable {
     public var path: String
     public var code: ImagingError.Code
     public var reason: String
+
+    public init(path: String, code: ImagingError.Code, reason: String) {
+        self.path = path
+        self.code = code
+        self.reason = reason
+    }
 }
 
 /// The outcome for one candidate volume (a series, or one part of a split series).
@@ -35,12 +41,23 @@ public struct DICOMSeriesOutcome: Sendable {
     /// Number of files whose frames make up this candidate.
     public var fileCount: Int
     public var result: Result<Scan, ImagingError>
+
+    public init(key: String, fileCount: Int, result: Result<Scan, ImagingError>) {
+        self.key = key
+        self.fileCount = fileCount
+        self.result = result
+    }
 }
 
 /// Everything one read produced: one outcome per candidate volume plus the files skipped.
 public struct DICOMReadResult: Sendable {
     public var series: [DICOMSeriesOutcome]
     public var skipped: [SkippedFile]
+
+    public init(series: [DICOMSeriesOutcome], skipped: [SkippedFile]) {
+        self.series = series
+        self.skipped = skipped
+    }
 
     /// The scans that converted.
     public var scans: [Scan] { series.compactMap { try? $0.result.get() } }

@@ -91,8 +91,8 @@ enum SeriesAssembly {
                         "The header is damaged; re-export the series.")
         }
         let format = { (s: DICOMSlice) in [s.bitsAllocated, s.bitsStored, s.highBit, s.pixelRepresentation] }
-        if let odd = group.first(where: { format($0) != format(first) || $0.pixelSpacing.map { zip($0, spacing).contains { abs($0 - $1) > 1e-4 } } ?? true }) {
-            _ = odd
+        let sameSpacing = { (s: DICOMSlice) in s.pixelSpacing.map { zip($0, spacing).allSatisfy { abs($0 - $1) <= 1e-4 } } ?? false }
+        if group.contains(where: { format($0) != format(first) || !sameSpacing($0) }) {
             return fail(.inconsistentSlices, "slices disagree on pixel format (bits, signedness) or pixel spacing",
                         "The folder mixes acquisitions under one SeriesInstanceUID; separate them.")
         }
@@ -112,7 +112,7 @@ enum SeriesAssembly {
             let affine = stackAffineLPS(first: first.position!, rowCosine: r, columnCosine: c, pixelSpacing: spacing,
                                         sliceStep: normal * (thickness > 0 ? thickness : 1))
             return .success(AssembledSeries(slices: sorted, affine: patientLPSToRAS(affine),
-                                            warnings: ["single slice: slice size from SliceThickness (\(thickness) mm)"]))
+                                            warnings: ["single slice: slice size \(thickness) mm from SpacingBetweenSlices/SliceThickness"]))
         }
         let extent = d[n - 1] - d[0]
         if extent < GeometryTolerance.samePosition {
@@ -142,6 +142,13 @@ enum SeriesAssembly {
             return fail(.gantryTilt,
                         "slice positions advance \(fmt(angle))° off the slice normal (gantry tilt); the volume would be sheared",
                         "Reconstruct without tilt, or correct the tilt (e.g. dcm2niix writes a _Tilt_ file) before segmentation.")
+        }
+        // Every slice must sit on the line from the first to the last (no zig-zag positions).
+        let origin = sorted[0].position!
+        let offLine = sorted.indices.map { k in (sorted[k].position! - origin - step * Double(k)).length }.max()!
+        if offLine > max(tolerance, GeometryTolerance.lateralDriftPixels * spacing.min()!) {
+            return fail(.badGeometry, "slice positions do not lie on one line (a slice is \(fmt(offLine)) mm off it)",
+                        "The series mixes stacks or has corrupted positions; export one regular stack.")
         }
         var warnings: [String] = []
         if let t = first.sliceThickness, abs(t - abs(mean)) > tolerance {

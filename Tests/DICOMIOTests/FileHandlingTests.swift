@@ -124,14 +124,17 @@ struct FileHandlingTests {
     }
 
     @Test func limitsAreEnforcedBeforeAllocation() throws {
-        var options = DICOMReadOptions()
-        options.maxVoxels = 1000   // F06 slices are 64×28 = 1792 voxels
-        let result = try? DICOMReader.read(paths: [Corpus.dicom(Self.mr)], options: options)
-        #expect(result == nil)
-        options = DICOMReadOptions(maxFileBytes: 1000)
-        do { _ = try DICOMReader.read(paths: [Corpus.dicom(Self.mr)], options: options) } catch {
-            #expect(error.code == .noDICOM)
+        // F06 slices are 64×28 = 1792 voxels and about 5 kB each: both limits refuse all four files.
+        for options in [DICOMReadOptions(maxVoxels: 1000), DICOMReadOptions(maxFileBytes: 1000)] {
+            do {
+                _ = try DICOMReader.read(paths: Corpus.files(Self.mr), options: options)
+                Issue.record("expected no_dicom")
+            } catch {
+                #expect(error.code == .noDICOM)
+                #expect(error.reason.contains("too_large ×4"), "\(error.reason)")
+            }
         }
+        var options = DICOMReadOptions()
         options = DICOMReadOptions(maxFiles: 2)
         do {
             _ = try DICOMReader.read(paths: [Corpus.dicom(Self.mr)], options: options)

@@ -99,6 +99,12 @@ struct SeriesAssemblyTests {
         #expect(e?.reason.contains("10.0") == true, "\(e?.reason ?? "")")
     }
 
+    @Test func slicesOffTheLineAreBadGeometry() {
+        var slices = (0..<5).map { Self.slice(Double($0)) }
+        slices[2].position!.x += 2   // one slice shifted sideways by 3 pixels; first and last in line
+        #expect(failure(slices)?.code == .badGeometry)
+    }
+
     @Test func singleSliceIsRefusedUnlessAllowed() throws {
         #expect(failure([Self.slice(0)])?.code == .singleSlice)
         var one = Self.slice(0)
