@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 DEBS := libopenblas-dev libnifti-dev libnifti2-dev libdcmtk-dev libsystemd-dev \
-        libopenjp2-7-dev libpng-dev zlib1g-dev pkg-config
+        libopenjp2-7-dev libpng-dev zlib1g-dev libdeflate-dev pkg-config dcmtk
 SWIFT ?= swift
 CONFIG ?= release
 BUILD_FLAGS := -c $(CONFIG)

@@ -21,7 +21,7 @@ let package = Package(
             name: "CNIfTI",
             path: "Sources/CNIfTI",
             cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
-            linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z"), .linkedLibrary("m")]
+            linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z"), .linkedLibrary("deflate"), .linkedLibrary("m")]
         ),
         .target(
             name: "CDCMTK",

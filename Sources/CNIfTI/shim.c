@@ -42,7 +42,3 @@ void cnifti_affine_to_quatern(const double affine[16], double out[10]) {
 int cnifti_inflate_init_gzip(z_stream *strm) {
     return inflateInit2(strm, 16 + MAX_WBITS);
 }
-
-int cnifti_deflate_init_gzip(z_stream *strm, int level) {
-    return deflateInit2(strm, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-}

@@ -1,4 +1,5 @@
 internal import CNIfTI
+import Dispatch
 import ImagingCore
 
 /// Streaming gzip inflation with a hard cap on the decompressed size, owning its `z_stream`.
@@ -119,27 +120,49 @@ final class GzipInflater {
     }
 }
 
-/// Compresses `data` to a single gzip member in memory.
+/// Bytes per gzip member when compressing in parallel: large enough that the ratio loss of
+/// restarting the dictionary is negligible (< 0.1 %), small enough to keep both cores busy.
+let gzipMemberBytes = 4 << 20
+
+/// Compresses `data` to gzip in memory. Inputs larger than `gzipMemberBytes` are split into
+/// independent gzip members compressed in parallel and concatenated: a multi-member stream, which
+/// gzip(1), zlib's gzread (libnifti, ITK), Python's gzip (nibabel) and our reader all read as one.
 func gzipCompress(_ data: [UInt8], level: Int32 = 6) throws(ImagingError) -> [UInt8] {
-    var stream = z_stream()
-    guard cnifti_deflate_init_gzip(&stream, level) == Z_OK else {
-        throw ImagingError(.writeFailed, input: "", reason: "zlib could not start (out of memory).", remedy: "Retry later.")
-    }
-    defer { deflateEnd(&stream) }
-    var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(data.count))) + 64)
-    var rc: Int32 = 0
-    data.withUnsafeBytes { src in
-        out.withUnsafeMutableBytes { dst in
-            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(data.count)
-            stream.next_out = dst.baseAddress!.assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(dst.count)
-            rc = deflate(&stream, Z_FINISH)
+    let memberCount = max(1, (data.count + gzipMemberBytes - 1) / gzipMemberBytes)
+    var members = [Result<[UInt8], ImagingError>](repeating: .success([]), count: memberCount)
+    data.withUnsafeBufferPointer { src in
+        members.withUnsafeMutableBufferPointer { out in
+            let input = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+            let output = SendableBuffer(base: out.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: memberCount) { m in
+                let lo = m * gzipMemberBytes, hi = min(data.count, lo + gzipMemberBytes)
+                let chunk = UnsafeRawBufferPointer(start: input.base + lo, count: hi - lo)
+                output.base[m] = Result { () throws(ImagingError) in try gzipMember(chunk, level: level) }
+            }
         }
     }
-    guard rc == Z_STREAM_END else {
-        throw ImagingError(.writeFailed, input: "", reason: "gzip compression failed (zlib \(rc)).", remedy: "Retry; report if it persists.")
+    if memberCount == 1 { return try members[0].get() }
+    var joined: [UInt8] = []
+    joined.reserveCapacity(members.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) })
+    for member in members { joined += try member.get() }
+    return joined
+}
+
+/// Compresses one buffer to a single gzip member with libdeflate, which produces standard gzip
+/// 3–5× faster than zlib at the same level and ratio (the reason segvol links it).
+private func gzipMember(_ data: UnsafeRawBufferPointer, level: Int32) throws(ImagingError) -> [UInt8] {
+    guard let compressor = libdeflate_alloc_compressor(level) else {
+        throw ImagingError(.writeFailed, input: "", reason: "gzip compressor could not start (out of memory or level \(level) outside 1...12).",
+                           remedy: "Use a compression level from 1 to 9; retry later if memory is short.")
     }
-    out.removeLast(out.count - Int(stream.total_out))
+    defer { libdeflate_free_compressor(compressor) }
+    var out = [UInt8](repeating: 0, count: libdeflate_gzip_compress_bound(compressor, data.count))
+    let written = out.withUnsafeMutableBytes { dst in
+        libdeflate_gzip_compress(compressor, data.baseAddress, data.count, dst.baseAddress, dst.count)
+    }
+    guard written > 0 else {
+        throw ImagingError(.writeFailed, input: "", reason: "gzip compression failed.", remedy: "Retry; report if it persists.")
+    }
+    out.removeLast(out.count - written)
     return out
 }

@@ -58,6 +58,10 @@ public struct NIfTIHeaderSummary: Sendable, Equatable {
 public struct NIfTIWriteOptions: Sendable, Equatable {
     /// How image intensities are stored.
     public enum ImageDatatype: Sendable, Equatable {
+        /// The narrowest lossless type: uint8, int16, uint16 or int32 when every value is an
+        /// integer in its range (as DICOM-derived and most MR/CT data are), else float32.
+        /// Exact like float32, and half the bytes or less for scanner data.
+        case exact
         /// float32: exact for every `Float`.
         case float32
         /// int16: exact when every value is an integer in Int16 range; otherwise the range
@@ -80,7 +84,7 @@ public struct NIfTIWriteOptions: Sendable, Equatable {
     /// Write `<name>.json` next to a label map (`labels.nii.gz` -> `labels.json`).
     public var writeLabelSidecar: Bool
 
-    public init(imageDatatype: ImageDatatype = .float32, labelDatatype: LabelDatatype = .automatic,
+    public init(imageDatatype: ImageDatatype = .exact, labelDatatype: LabelDatatype = .automatic,
                 xformCode: Int16 = 1, compressionLevel: Int32 = 6, writeLabelSidecar: Bool = true) {
         self.imageDatatype = imageDatatype
         self.labelDatatype = labelDatatype

@@ -12,12 +12,17 @@ import ImagingCore
 /// segvol) get the exact affine. Geometry survives a round trip to float32 precision
 /// (relative error below 1e-7).
 public enum NIfTIWriter {
-    /// Writes an image as float32 (exact) or int16 (see `NIfTIWriteOptions.ImageDatatype`).
+    /// Writes an image losslessly in its narrowest type, as float32, or as int16 (see
+    /// `NIfTIWriteOptions.ImageDatatype`).
     public static func writeImage(_ image: ImageVolume, to path: String, options: NIfTIWriteOptions = .init(),
                                   description: String = "segvol") throws {
         var header = try baseHeader(grid: image.grid, path: path, options: options, description: description)
         let payload: [UInt8]
         switch options.imageDatatype {
+        case .exact:
+            let (code, bitpix, bytes) = narrowestExactEncoding(image.data)
+            header.setDatatype(code, bitpix: bitpix)
+            payload = bytes
         case .float32:
             header.setDatatype(16, bitpix: 32)
             payload = image.data.withUnsafeBytes { raw in littleEndianBytes(raw, width: 4) }
@@ -144,6 +149,29 @@ public enum NIfTIWriter {
             return Int16(max(-32767, min(32767, ((Double(v) - inter) / slope).rounded())))
         }
         return (stored, Double(Float(slope)), Double(Float(inter)))
+    }
+
+    /// The narrowest NIfTI integer type that holds every value exactly, as little-endian bytes;
+    /// float32 when a value is not an integer (or NaN/inf) or exceeds Int32.
+    static func narrowestExactEncoding(_ data: [Float]) -> (code: Int16, bitpix: Int16, bytes: [UInt8]) {
+        var integral = true
+        var low = Float.infinity, high = -Float.infinity
+        for v in data {
+            if v != v.rounded() { integral = false; break }  // also catches NaN and ±inf
+            low = min(low, v)
+            high = max(high, v)
+        }
+        func encode<T: FixedWidthInteger>(_: T.Type, code: Int16) -> (Int16, Int16, [UInt8]) {
+            let stored = data.map { T(Int32($0)) }
+            return (code, Int16(T.bitWidth), stored.withUnsafeBytes { littleEndianBytes($0, width: T.bitWidth / 8) })
+        }
+        guard integral, !data.isEmpty, low >= -2_147_483_648, high <= 2_147_483_520 else {
+            return (16, 32, data.withUnsafeBytes { littleEndianBytes($0, width: 4) })
+        }
+        if low >= 0 && high <= 255 { return encode(UInt8.self, code: 2) }
+        if low >= -32768 && high <= 32767 { return encode(Int16.self, code: 4) }
+        if low >= 0 && high <= 65535 { return encode(UInt16.self, code: 512) }
+        return encode(Int32.self, code: 8)
     }
 
     private static func littleEndianBytes(_ raw: UnsafeRawBufferPointer, width: Int) -> [UInt8] {

@@ -90,8 +90,3 @@ struct SourceBounds: Sendable {
     }
 }
 
-/// Lets a buffer pointer cross into `DispatchQueue.concurrentPerform`, whose iterations write
-/// disjoint slices of it.
-struct SendableBuffer<T>: @unchecked Sendable {
-    let base: UnsafeMutablePointer<T>
-}

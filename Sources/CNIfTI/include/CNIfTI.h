@@ -1,9 +1,11 @@
-// CNIfTI: libnifti2 (reads NIfTI-1 and NIfTI-2) and zlib, imported only by NIfTIIO.
+// CNIfTI: libnifti2 (reads NIfTI-1 and NIfTI-2), zlib (bounded streaming inflate) and
+// libdeflate (fast gzip output), imported only by NIfTIIO.
 // The library's headers include <znzlib.h> with angle brackets, hence -I/usr/include/nifti.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 #include <zlib.h>
+#include <libdeflate.h>
 #include <nifti2_io.h>
 
 /// Converts a raw on-disk header (348 bytes for NIfTI-1, 540 for NIfTI-2, either byte order)
@@ -27,5 +29,3 @@ void cnifti_affine_to_quatern(const double affine[16], double out[10]);
 /// functions are macros Swift cannot import.
 int cnifti_inflate_init_gzip(z_stream *strm);
 
-/// `deflateInit2(strm, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY)`: gzip output.
-int cnifti_deflate_init_gzip(z_stream *strm, int level);
