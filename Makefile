@@ -29,11 +29,16 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-## run: convert the sample DICOM series (the daemon's demo site replaces this in a later issue).
+SAMPLE := $(CORPUS)/dicom/F01_ct_abdomen_20slice_j2k_overlapping
+
+## run: convert the sample DICOM series and print its geometry (the daemon's demo site replaces
+## this in a later issue). Without the shared corpus, a synthetic series written by DCMTK is used.
 run: build
 	@mkdir -p $(DEMO)
-	$(BIN) convert $(CORPUS)/dicom/F01_ct_abdomen_20slice_j2k_overlapping -o $(DEMO)/F01_ct.nii.gz
-	$(BIN) info $(DEMO)/F01_ct.nii.gz
+	@if [ -d "$(SAMPLE)" ]; then src="$(SAMPLE)"; else \
+	  echo "segvol: $(SAMPLE) not found; writing a synthetic 512x512x32 MR series instead"; \
+	  src="$(DEMO)/synthetic-dicom"; $(BIN) bench io --repeats 1 --keep-series "$$src" --no-compare >/dev/null || exit 1; fi; \
+	$(BIN) convert "$$src" -o $(DEMO)/sample.nii.gz && $(BIN) info $(DEMO)/sample.nii.gz
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -124,10 +124,10 @@ public enum DICOMReader {
     /// A PHI-free label of a candidate volume.
     static func label(_ group: [DICOMSlice]) -> String {
         let s = group[0]
-        let number = s.metadata.seriesNumber.map(String.init) ?? "?"
+        let number = s.metadata.seriesNumber.map { " \($0)" } ?? ""
         let description = s.metadata.seriesDescription.map { " \"\($0)\"" } ?? ""
         let plane = s.normal.map(planeName) ?? "no-orientation"
         let echo = s.echo.isEmpty ? "" : " echo \(s.echo)"
-        return "series \(number)\(description) \(plane) \(s.columns)x\(s.rows)\(echo)"
+        return "series\(number)\(description) \(plane) \(s.columns)x\(s.rows)\(echo)"
     }
 }

@@ -36,6 +36,9 @@ struct BenchIOCommand: ParsableCommand {
     @Option(help: "The dcm2niix executable to compare with (searched on PATH by default).")
     var dcm2niix: String?
 
+    @Flag(help: "Do not run dcm2niix even when it is installed.")
+    var noCompare = false
+
     func validate() throws {
         guard DICOMTransferSyntax(name: transferSyntax) != nil else {
             throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
@@ -124,6 +127,7 @@ struct BenchIOCommand: ParsableCommand {
     }
 
     private func dcm2niixPath() -> String? {
+        if noCompare { return nil }
         if let dcm2niix { return dcm2niix }
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let candidate = "\(dir)/dcm2niix"
