@@ -38,14 +38,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded: LoadResult
-        do {
-            loaded = try InputLoader.load(inputs, volumeIndex: volume)
-        } catch let error as ImagingError {
-            report(error)
-            throw ExitCode(ExitStatus.forError(error))
-        }
-        loaded.notes.forEach(note)
+        let loaded = try InputLoader.loadReporting(inputs, volumeIndex: volume)
         var chosen = loaded.series
         if let series {
             chosen = chosen.filter { $0.seriesNumber == series }

@@ -15,14 +15,7 @@ struct InfoCommand: ParsableCommand {
     var volume: Int?
 
     func run() throws {
-        let loaded: LoadResult
-        do {
-            loaded = try InputLoader.load(inputs, volumeIndex: volume)
-        } catch let error as ImagingError {
-            report(error)
-            throw ExitCode(ExitStatus.forError(error))
-        }
-        loaded.notes.forEach(note)
+        let loaded = try InputLoader.loadReporting(inputs, volumeIndex: volume)
         var worst = ExitStatus.ok
         for item in loaded.series {
             print("== \(item.label)")

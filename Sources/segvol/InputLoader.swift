@@ -1,3 +1,4 @@
+import ArgumentParser
 import DICOMIO
 import Foundation
 import ImagingCore
@@ -42,6 +43,19 @@ enum InputLoader {
                          seriesNumber: (try? outcome.result.get())?.metadata.seriesNumber, result: outcome.result)
         }
         return LoadResult(series: series, notes: read.skipped.map { "skipped \($0.path): \($0.reason) [\($0.code)]" })
+    }
+
+    /// `load`, printing the skipped-file notes; a refusal of the whole input is printed and
+    /// becomes the matching exit status.
+    static func loadReporting(_ paths: [String], volumeIndex: Int?) throws -> LoadResult {
+        do {
+            let loaded = try load(paths, volumeIndex: volumeIndex)
+            loaded.notes.forEach(note)
+            return loaded
+        } catch let error as ImagingError {
+            report(error)
+            throw ExitCode(ExitStatus.forError(error))
+        }
     }
 
     /// True for a `.nii`/`.nii.gz` name, or a file whose header carries the NIfTI magic.
