@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: C libraries, one module each, each imported by exactly one Swift module.
@@ -45,13 +47,20 @@ let package = Package(
         .target(name: "DICOMIO", dependencies: ["ImagingCore", "CDCMTK"]),
         .target(name: "Resampling", dependencies: ["ImagingCore"]),
 
+        // MARK: The daemon: configuration, systemd integration, the spool.
+        .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Spool", dependencies: ["Configuration", .product(name: "Logging", package: "swift-log")]),
+
         // MARK: The one executable.
         .executableTarget(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling",
+                "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -60,5 +69,10 @@ let package = Package(
         .testTarget(name: "NIfTIIOTests", dependencies: ["NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
     ]
 )
