@@ -86,11 +86,18 @@ public enum ConfigLoader {
                 if value is [String: Any] {
                     throw ConfigError(key: keyPath, message: "must be a value, not a table", file: file)
                 }
+                // Foundation's JSONDecoder reports 2.5-for-an-Int without a key path: check here.
+                if integerKeys.contains(keyPath), let number = value as? Double, number.rounded() != number || !number.isFinite {
+                    throw ConfigError(key: keyPath, message: "wrong type; expected an integer", file: file)
+                }
                 out[key] = value
             }
         }
         return out
     }
+
+    /// Keys whose values are integers (every other number may have a fraction).
+    static let integerKeys: Set<String> = ["worker.memory_limit_mb", "worker.cpu_limit_s", "worker.max_attempts", "disk.min_free_mb"]
 
     static func decodingError(_ error: DecodingError, file: String) -> ConfigError {
         func path(_ keys: [any CodingKey]) -> String {
