@@ -24,7 +24,7 @@ public enum InputFiles {
                 throw SpoolError(.tooLarge, "the drop is nested more than \(DropInspector.maxDepth) folders deep", remedy: "Drop the series folder itself.")
             }
             guard let st = try lstatOrNil(path) else {
-                throw SpoolError(.io, "'\(relative)' vanished from the claimed drop", remedy: "Make sure nothing else moves files in segvol's work folder.")
+                throw SpoolError(.io, "a file vanished from the claimed drop", remedy: "Make sure nothing else moves files in segvol's work folder.")
             }
             if st.isDirectory {
                 for name in try listDirectory(path) where !isTemporaryName(name) {
@@ -32,7 +32,8 @@ public enum InputFiles {
                 }
                 return
             }
-            let label = relative.isEmpty ? "the drop" : "'\(relative)'"
+            // No file names in reasons (they may identify patients, invariant I6).
+            let label = DropInspector.where_(relative, depth)
             let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
             guard fd >= 0 else {
                 let err = errno

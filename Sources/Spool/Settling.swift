@@ -27,6 +27,11 @@ public enum DropInspector {
     /// Most entries accepted in one drop.
     public static let maxEntries = 200_000
 
+    /// Names an entry without its name (names may identify patients, invariant I6).
+    static func where_(_ relative: String, _ depth: Int) -> String {
+        relative.isEmpty ? "the drop" : "an entry \(depth) folder level\(depth == 1 ? "" : "s") down"
+    }
+
     /// The drop's signature, or nil when it vanished meanwhile.
     public static func inspect(_ path: String) throws(SystemCallError) -> DropSignature? {
         guard let st = try lstatOrNil(path) else { return nil }
@@ -57,14 +62,14 @@ public enum DropInspector {
             if name.hasPrefix(".") { return }
             if !st.isRegular {
                 if sig.refusal == nil {
-                    sig.refusal = "\(relative.isEmpty ? "the drop" : "'\(relative)'") is a \(st.kindName); only regular files and folders are accepted"
+                    sig.refusal = "\(Self.where_(relative, depth)) is a \(st.kindName); only regular files and folders are accepted (`find drop ! -type f ! -type d` in the failed job's folder lists it)"
                     sig.refusalCode = .unsafeInput
                 }
                 return
             }
             if st.st_nlink > 1 {
                 if sig.refusal == nil {
-                    sig.refusal = "\(relative.isEmpty ? "the drop" : "'\(relative)'") is a hard link (\(st.st_nlink) names); copy the file instead of linking it"
+                    sig.refusal = "\(Self.where_(relative, depth)) is a hard link (\(st.st_nlink) names); copy the file instead of linking it (`find drop -type f -links +1` in the failed job's folder lists it)"
                     sig.refusalCode = .unsafeInput
                 }
                 return

@@ -22,7 +22,16 @@ extension SpoolEngine {
     /// Starts the oldest pending job whose back-off has passed.
     func startNextJob() {
         let now = Date().timeIntervalSince1970
-        guard let jobs = try? store.activeJobs(), var record = jobs.first(where: { $0.state == .pending && $0.notBefore <= now }) else { return }
+        // Reading every job record is only needed when the queue changed or a back-off expired.
+        guard queueDirty || now >= nextBackoffExpiry else { return }
+        guard let jobs = try? store.activeJobs() else { return }
+        let pending = jobs.filter { $0.state == .pending }
+        guard var record = pending.first(where: { $0.notBefore <= now }) else {
+            queueDirty = false
+            nextBackoffExpiry = pending.map(\.notBefore).min() ?? .infinity
+            return
+        }
+        queueDirty = true
         record.state = .running
         record.attempts += 1
         let arguments = ["worker", "--job", store.workDir(record.id), "--outbox", store.paths.outbox,
@@ -38,7 +47,7 @@ extension SpoolEngine {
             statusChanged = true
             logger.info("job started", metadata: ["job": "\(record.id)", "region": "\(record.region)", "stage": "worker", "attempt": "\(record.attempts)"])
         } catch {
-            logger.error("cannot start a worker", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            logger.error("cannot start a worker", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
             retryOrFail(record, code: "worker_failed", message: "The worker could not be started (\(error)).", stage: "worker")
         }
     }
@@ -57,7 +66,7 @@ extension SpoolEngine {
                 doneCount += 1
                 logger.info("job done", metadata: ["event": "job.done", "job": "\(record.id)", "region": "\(record.region)", "stage": "done", "attempts": "\(record.attempts)"])
             } catch {
-                logger.error("cannot archive a finished job; it stays in work/ and is finished on restart", metadata: ["job": "\(record.id)", "error": "\(error)"])
+                logger.error("cannot archive a finished job; it stays in work/ and is finished on restart", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
             }
         case .exited(WorkerExit.badInput):
             let result = readResult(record.id)
@@ -94,8 +103,9 @@ extension SpoolEngine {
         try? Durable.removeTree(store.outboxTemp(record.id))
         try? Durable.removeTree(store.workDir(record.id) + "/result.json")
         do { try store.save(next) } catch {
-            logger.error("cannot save a job record", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            logger.error("cannot save a job record", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
         }
+        queueDirty = true
         logger.warning("job attempt failed; retrying after back-off", metadata: [
             "job": "\(record.id)", "region": "\(record.region)", "stage": "\(stage)", "code": "\(code)",
             "attempt": "\(record.attempts)", "retry_in_s": "\(delay)",
@@ -109,7 +119,7 @@ extension SpoolEngine {
             logger.error("job failed", metadata: ["event": "job.failed", "job": "\(record.id)", "region": "\(record.region)",
                                                   "stage": "\(reason.stage)", "code": "\(reason.code)", "attempts": "\(reason.attempts)"])
         } catch {
-            logger.error("cannot move a failed job to failed/; it is retried after restart", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            logger.error("cannot move a failed job to failed/; it is retried after restart", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
         }
     }
 

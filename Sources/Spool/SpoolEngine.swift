@@ -14,8 +14,14 @@ public final class SpoolEngine {
     public let store: JobStore
     let lock: SpoolLock
     let watcher: InboxWatcher
-    let logger: Logger
+    var logger: Logger
     let workerExecutable: String
+    /// The queue changed (claim, retry, recovery): look for a job to start.
+    var queueDirty = true
+    /// Earliest back-off expiry among pending jobs (seconds since the epoch).
+    var nextBackoffExpiry = Double.infinity
+    /// Errors already logged, so a persistent failure logs one line, not one per tick.
+    var loggedErrors: Set<String> = []
     var settler: Settler
     var running: (record: JobRecord, process: WorkerProcess)?
     var lastRescan: ContinuousClock.Instant?
@@ -82,6 +88,7 @@ public final class SpoolEngine {
             }
         }
         config = new
+        logger.logLevel = Logger.Level(rawValue: new.log.level) ?? logger.logLevel
         settler.quietFolder = .seconds(new.inbox.quietFolderSeconds)
         settler.quietFile = .seconds(new.inbox.quietFileSeconds)
         lastRescan = nil
@@ -104,7 +111,7 @@ public final class SpoolEngine {
         if lastPurge.map({ now - $0 >= .seconds(3600) }) ?? true {
             lastPurge = now
             do { try store.purge(archiveDays: config.retention.archiveDays, failedDays: config.retention.failedDays) } catch {
-                logger.error("retention purge failed", metadata: ["error": "\(error)"])
+                logger.error("retention purge failed", metadata: ["error": "\(error.summary)"])
             }
         }
     }
@@ -115,9 +122,11 @@ public final class SpoolEngine {
         for folder in store.paths.inboxFolders(config) {
             let names: [String]
             do { names = try listDirectory(folder.path) } catch {
-                logger.error("cannot list an inbox folder", metadata: ["region": "\(folder.region)", "error": "\(error)"])
+                logOnce("cannot list an inbox folder; retrying at every rescan", key: "list \(folder.path) \(error.errno)",
+                        ["region": "\(folder.region)", "error": "\(error.summary)"])
                 continue
             }
+            loggedErrors = loggedErrors.filter { !$0.hasPrefix("list \(folder.path) ") }
             for name in names where !isTemporaryName(name) {
                 let path = folder.path + "/" + name
                 if name.contains("\u{FFFD}") {
@@ -132,7 +141,7 @@ public final class SpoolEngine {
                     guard let sig = try DropInspector.inspect(path) else { continue }
                     signature = sig
                 } catch {
-                    logger.warning("cannot inspect a drop", metadata: ["region": "\(folder.region)", "error": "\(error.call) errno \(error.errno)"])
+                    logOnce("cannot inspect a drop", key: "inspect \(path) \(error.errno)", ["region": "\(folder.region)", "error": "\(error.summary)"])
                     continue
                 }
                 if signature.isFolder && signature.fileCount == 0 && signature.refusal == nil { continue }
@@ -148,6 +157,7 @@ public final class SpoolEngine {
         do {
             guard let record = try store.claim(path: path, region: region, dropName: name) else { return }
             statusChanged = true
+            queueDirty = true
             if let refusal = signature.refusal {
                 let reason = FailureReason(code: (signature.refusalCode ?? .unsafeInput).rawValue,
                                            message: "Refused: \(refusal). The drop was not opened.", stage: "intake", attempts: 0)
@@ -158,8 +168,13 @@ public final class SpoolEngine {
             }
             logger.info("job claimed", metadata: ["job": "\(record.id)", "region": "\(region)", "stage": "intake", "files": "\(signature.fileCount)"])
         } catch {
-            logger.error("claim failed", metadata: ["region": "\(region)", "error": "\(error)"])
+            logOnce("claim failed; retrying at the next rescan", key: "claim \(path) \(error.errno)", ["region": "\(region)", "error": "\(error.summary)"])
         }
+    }
+
+    /// Logs an error once per `key` until it is cleared (a persistent fault is one line, not thousands).
+    func logOnce(_ message: Logger.Message, key: String, _ metadata: Logger.Metadata) {
+        if loggedErrors.insert(key).inserted { logger.error(message, metadata: metadata) }
     }
 
     var settleCheckInterval: Duration {

@@ -9,6 +9,8 @@ public struct SystemCallError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var errno: Int32
     public var description: String { "\(call)(\(path)) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+    /// The failure without the path, for logs (paths may hold drop names, invariant I6).
+    public var summary: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
     /// True for "no space" and "quota" errors (retried later; never a bad input).
     public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
 }
