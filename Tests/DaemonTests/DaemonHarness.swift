@@ -118,3 +118,29 @@ func waitExit(_ process: Process, _ seconds: Double) -> Int32? {
 }
 
 func sha256(_ path: String) -> String? { try? SHA256.hash(path: path) }
+
+extension DaemonSite {
+    /// Writes a large uint8 NIfTI-1 file directly (header by hand, zero voxels): fast even in
+    /// debug builds, for tests that need the worker to allocate a lot.
+    @discardableResult
+    func dropRawNIfTI(_ name: String, region: String = "thigh", shape: [Int]) throws -> Data {
+        var header = [UInt8](repeating: 0, count: 352)
+        func put<T>(_ value: T, at offset: Int) { withUnsafeBytes(of: value) { header.replaceSubrange(offset..<offset + $0.count, with: $0) } }
+        put(Int32(348), at: 0)
+        for (i, d) in ([3] + shape + [1, 1, 1, 1]).prefix(8).enumerated() { put(Int16(d), at: 40 + 2 * i) }
+        put(Int16(2), at: 70)  // DT_UINT8
+        put(Int16(8), at: 72)
+        for i in 0..<8 { put(Float(1), at: 76 + 4 * i) }
+        put(Float(352), at: 108)
+        put(Int16(1), at: 254)  // sform_code
+        put(Float(1), at: 280); put(Float(1), at: 300); put(Float(1), at: 320)
+        header.replaceSubrange(344..<348, with: Array("n+1\0".utf8))
+        var data = Data(header)
+        data.append(Data(count: shape.reduce(1, *)))
+        try FileManager.default.createDirectory(atPath: inbox(region), withIntermediateDirectories: true)
+        let temp = inbox(region) + "/." + name
+        FileManager.default.createFile(atPath: temp, contents: data)
+        try FileManager.default.moveItem(atPath: temp, toPath: inbox(region) + "/" + name)
+        return data
+    }
+}

@@ -6,8 +6,8 @@ import Testing
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
     func workerOverItsDeadlineIsRetriedThenFailedWithTheInputUntouched() throws {
         let site = DaemonSite(extra: ["worker": ["time_limit_s": "0.15", "max_attempts": "3", "backoff_s": "0.1"]])
-        // 256x256x48 floats: far more than 0.15 s to hash, convert and write in a debug build.
-        let original = try site.dropNIfTI("big.nii", shape: [256, 256, 48])
+        // 16 M voxels: well over 0.15 s to start, hash, convert and write, even in a release build.
+        let original = try site.dropRawNIfTI("big.nii", shape: [512, 512, 64])
         let serve = try site.serve(["--exit-when-idle"])
         let status = waitExit(serve, 60)
         #expect(status == 0, "the daemon must survive its workers")
@@ -20,6 +20,26 @@ import Testing
         #expect(reason.stage == "worker")
         #expect(try Data(contentsOf: URL(fileURLWithPath: site.paths.failed + "/" + id + "/drop/big.nii")) == original)
         #expect(try FileManager.default.contentsOfDirectory(atPath: site.paths.outbox).isEmpty)
+    }
+
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
+    func workerOverItsMemoryLimitFailsTheJobNotTheDaemon() throws {
+        let site = DaemonSite(extra: ["worker": ["memory_limit_mb": "256", "max_attempts": "2", "backoff_s": "0.1"]])
+        // 512x512x64 voxels: 64 MiB as floats once read, plus the worker's own address space.
+        let original = try site.dropRawNIfTI("huge.nii", shape: [512, 512, 64])
+        try site.dropNIfTI("small.nii", region: "calf")
+        let serve = try site.serve(["--exit-when-idle"])
+        let status = waitExit(serve, 90)
+        #expect(status == 0, "the daemon must survive its workers")
+        if status == nil { serve.terminate() }
+        let store = site.store
+        let id = try #require(store.jobIDs(in: site.paths.failed).first)
+        let reason = try #require(store.failureReason(id))
+        #expect(reason.code == "worker_crashed", "\(reason)")
+        #expect(reason.attempts == 2)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: site.paths.failed + "/" + id + "/drop/huge.nii")) == original)
+        // The other job, under the same limit, is done.
+        #expect(store.jobIDs(in: site.paths.archive).count == 1)
     }
 
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
