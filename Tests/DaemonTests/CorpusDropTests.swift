@@ -11,7 +11,8 @@ let corpusAvailable: Bool = {
     return ok
 }()
 
-@Suite(.serialized) struct CorpusDropTests {
+extension DaemonSuite {
+@Suite struct CorpusDropTests {
     /// Real DICOM drops through the daemon: a two-series folder becomes two scans (the documented
     /// policy), a non-volume fails with its reason, and the images match dcm2niix's geometry.
     @Test(.enabled(if: segvolBinary != nil && corpusAvailable), .timeLimit(.minutes(2)))
@@ -43,4 +44,5 @@ let corpusAvailable: Bool = {
             #expect(abs(a - b) < 1e-3 * b)
         }
     }
+}
 }

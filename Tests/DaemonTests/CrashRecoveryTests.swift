@@ -3,7 +3,8 @@ import Testing
 @testable import Spool
 
 /// kill -9 of `segvol serve` at random moments, then the invariants of RELIABILITY.md.
-@Suite(.serialized) struct CrashRecoveryTests {
+extension DaemonSuite {
+@Suite struct CrashRecoveryTests {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(3)))
     func killNineAtRandomMomentsKeepsInvariantsI1ToI4() throws {
         let site = DaemonSite()
@@ -77,4 +78,5 @@ import Testing
         let junk = try #require(store.jobIDs(in: site.paths.failed).first)
         #expect(store.failureReason(junk)?.stage == "convert")
     }
+}
 }

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Testing
 import ImagingCore
 import NIfTIIO
 @testable import Spool
@@ -89,8 +90,11 @@ final class DaemonSite {
         var out: [String: [String]] = [:]
         for (label, dir) in [("work", paths.work), ("archive", paths.archive), ("failed", paths.failed)] {
             for id in store.jobIDs(in: dir) {
-                let name = store.load(dir: dir + "/" + id)?.dropName ?? "?\(id)"
-                out[name, default: []].append(label)
+                let record = store.load(dir: dir + "/" + id)
+                let dropEmpty = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/" + id + "/drop")) ?? []).isEmpty
+                // A claim cut short before its rename holds no input (the drop is still in the inbox).
+                if dropEmpty && (record == nil || record?.state == .claiming) { continue }
+                out[record?.dropName ?? "?\(id)", default: []].append(label)
             }
         }
         for region in ["thigh", "calf", "abdomen"] {
@@ -144,3 +148,7 @@ extension DaemonSite {
         return data
     }
 }
+
+/// Every daemon test runs inside this serialized suite: they start real processes with timing
+/// expectations (watchdog cadence, deadlines), so they must not compete with each other.
+@Suite(.serialized) enum DaemonSuite {}

@@ -33,7 +33,8 @@ final class NotifyListener {
     }
 }
 
-@Suite(.serialized) struct SystemdIntegrationTests {
+extension DaemonSuite {
+@Suite struct SystemdIntegrationTests {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
     func notifyReadyAfterRecoveryWatchdogReloadAndStopping() throws {
         guard python3 != nil, FileManager.default.fileExists(atPath: toolsDir + "/notify_listener.py") else {
@@ -143,4 +144,5 @@ final class NotifyListener {
         // No drop name (operator-given, possibly identifying) in any record.
         #expect(!ours.contains { record in record.values.contains { "\($0)".contains("good.nii") } })
     }
+}
 }

@@ -6,7 +6,8 @@ import Testing
 /// sandbox (SystemCallFilter, MemoryDenyWriteExecute, ProtectSystem=strict…), a job processed,
 /// reload and a clean stop. User=/Group=/WantedBy= are dropped for user mode, and ProtectHome=
 /// because user managers cannot set it up in this namespace; paths move from /var/lib to /run.
-@Suite(.serialized) struct UserManagerTests {
+extension DaemonSuite {
+@Suite struct UserManagerTests {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(3)))
     func serviceStartsAsTypeNotifyProcessesAJobReloadsAndStops() throws {
         let tool = toolsDir + "/with-user-manager.sh"
@@ -65,4 +66,5 @@ import Testing
         #expect(text.contains("reload=0") && text.contains("after-reload-ActiveState=active"), "\(text)")
         #expect(text.contains("stopped-Result=success") && text.contains("stopped-ExecMainStatus=0"), "\(text)")
     }
+}
 }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import Spool
 
-@Suite(.serialized) struct WorkerTests {
+extension DaemonSuite {
+@Suite struct WorkerTests {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
     func workerOverItsDeadlineIsRetriedThenFailedWithTheInputUntouched() throws {
         let site = DaemonSite(extra: ["worker": ["time_limit_s": "0.15", "max_attempts": "3", "backoff_s": "0.1"]])
@@ -97,4 +98,5 @@ import Testing
         #expect(process.terminationStatus == 78)
         #expect(text.contains("inbox.quiet_file_s"), "\(text)")
     }
+}
 }
