@@ -4,7 +4,7 @@ import Testing
 /// segvol.service under a real service manager (`systemd --user` from
 /// ../shared/tools/systemd/with-user-manager.sh): Type=notify start-up with the unit's whole
 /// sandbox (SystemCallFilter, MemoryDenyWriteExecute, ProtectSystem=strict…), a job processed,
-/// reload and a clean stop. User=/Group=/WantedBy= are dropped for user mode, and ProtectHome=
+/// reload, a watchdog restart after the main loop stalls, and a clean stop. User=/Group=/WantedBy= are dropped for user mode, and ProtectHome=
 /// because user managers cannot set it up in this namespace; paths move from /var/lib to /run.
 extension DaemonSuite {
 @Suite struct UserManagerTests {
@@ -23,6 +23,8 @@ extension DaemonSuite {
         unit = unit.replacingOccurrences(of: "/usr/local/bin/segvol", with: segvolBinary!)
             .replacingOccurrences(of: "/etc/segvol/segvol.toml", with: runRoot + "/segvol.toml")
             .replacingOccurrences(of: "/var/lib/segvol", with: runRoot)
+            .replacingOccurrences(of: "WatchdogSec=60", with: "WatchdogSec=2")
+            .replacingOccurrences(of: "RestartSec=5", with: "RestartSec=0.5")
         unit = unit.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.hasPrefix("User=") && !$0.hasPrefix("Group=") && !$0.hasPrefix("WantedBy=") && !$0.hasPrefix("ProtectHome=") && !$0.hasPrefix("RequiresMountsFor=") }
             .joined(separator: "\n")
@@ -40,6 +42,17 @@ extension DaemonSuite {
             show
             systemctl --user reload segvol.service; echo "reload=$?"
             show | grep ActiveState | sed 's/^/after-reload-/'
+            # A stalled main loop (SIGSTOP) stops the watchdog pings: systemd must kill and restart it.
+            # (The manager's SIGCONT does not reach it in this namespace, so continue it by hand once
+            # the watchdog has fired; the pending SIGABRT then ends it.)
+            pid=$(systemctl --user show segvol.service -p MainPID --value)
+            kill -STOP $pid
+            for i in $(seq 1 100); do journalctl --no-pager -o cat | grep -q 'Watchdog timeout' && break; sleep 0.1; done
+            kill -CONT $pid
+            for i in $(seq 1 150); do [ "$(systemctl --user show segvol.service -p NRestarts --value)" = 1 ] && \
+              [ "$(systemctl --user show segvol.service -p ActiveState --value)" = active ] && break; sleep 0.1; done
+            systemctl --user show segvol.service -p NRestarts -p ActiveState | sed 's/^/after-stall-/'
+            journalctl --no-pager -o cat | grep -c 'Watchdog timeout' | sed 's/^/watchdog-timeouts=/'
             systemctl --user stop segvol.service
             show | sed 's/^/stopped-/'
             rm -rf \(runRoot)
@@ -64,6 +77,8 @@ extension DaemonSuite {
         #expect(text.contains("\nActiveState=active\n") && text.contains("\nSubState=running\n"), "\(text)")
         #expect(text.contains("StatusText=queue 0, idle, done 1, failed 0"), "\(text)")
         #expect(text.contains("reload=0") && text.contains("after-reload-ActiveState=active"), "\(text)")
+        #expect(text.contains("after-stall-NRestarts=1") && text.contains("after-stall-ActiveState=active"), "\(text)")
+        #expect(!text.contains("watchdog-timeouts=0"), "\(text)")
         #expect(text.contains("stopped-Result=success") && text.contains("stopped-ExecMainStatus=0"), "\(text)")
     }
 }
