@@ -61,6 +61,7 @@ extension SpoolEngine {
         finished.workerPID = nil
         switch outcome {
         case .exited(WorkerExit.done) where store.outputsComplete(record.id):
+            loggedErrors.remove("no_space \(record.id)")
             do {
                 try store.complete(finished, deleteInput: config.retention.processed == "delete")
                 doneCount += 1
@@ -72,6 +73,19 @@ extension SpoolEngine {
             let result = readResult(record.id)
             fail(finished, FailureReason(code: result?.code ?? "bad_input", message: result?.message ?? "The input was refused.",
                                          stage: result?.stage ?? "convert", attempts: record.attempts))
+        case .exited(WorkerExit.cannotWrite) where readResult(record.id)?.code == "no_space":
+            // A full disk is nobody's input's fault: the job waits (attempt not counted) and
+            // resumes by itself when space returns; logged once per job, not per retry.
+            var waiting = finished
+            waiting.state = .pending
+            waiting.attempts = max(0, record.attempts - 1)
+            waiting.notBefore = Date().timeIntervalSince1970 + config.worker.backoffMaxSeconds.clamped(to: 0...60)
+            waiting.lastFailure = "no_space: the outputs did not fit on the disk; waiting for space"
+            try? Durable.removeTree(store.workDir(record.id) + "/result.json")
+            try? store.save(waiting)
+            queueDirty = true
+            logOnce("no space for a job's outputs; it waits and resumes when space returns", key: "no_space \(record.id)",
+                    ["job": "\(record.id)", "region": "\(record.region)", "stage": "write", "code": "no_space"])
         case .exited(WorkerExit.cannotWrite):
             let result = readResult(record.id)
             retryOrFail(finished, code: result?.code ?? "write_failed",
@@ -148,4 +162,8 @@ extension SpoolEngine {
             pollWorker(now: .now)
         }
     }
+}
+
+extension Double {
+    func clamped(to range: ClosedRange<Double>) -> Double { Swift.min(range.upperBound, Swift.max(range.lowerBound, self)) }
 }

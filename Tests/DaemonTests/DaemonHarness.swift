@@ -127,7 +127,7 @@ extension DaemonSite {
     /// Writes a large uint8 NIfTI-1 file directly (header by hand, zero voxels): fast even in
     /// debug builds, for tests that need the worker to allocate a lot.
     @discardableResult
-    func dropRawNIfTI(_ name: String, region: String = "thigh", shape: [Int]) throws -> Data {
+    func dropRawNIfTI(_ name: String, region: String = "thigh", shape: [Int], random: Bool = false, into folder: String? = nil) throws -> Data {
         var header = [UInt8](repeating: 0, count: 352)
         func put<T>(_ value: T, at offset: Int) { withUnsafeBytes(of: value) { header.replaceSubrange(offset..<offset + $0.count, with: $0) } }
         put(Int32(348), at: 0)
@@ -140,11 +140,13 @@ extension DaemonSite {
         put(Float(1), at: 280); put(Float(1), at: 300); put(Float(1), at: 320)
         header.replaceSubrange(344..<348, with: Array("n+1\0".utf8))
         var data = Data(header)
-        data.append(Data(count: shape.reduce(1, *)))
-        try FileManager.default.createDirectory(atPath: inbox(region), withIntermediateDirectories: true)
-        let temp = inbox(region) + "/." + name
+        var generator = SystemRandomNumberGenerator()
+        data.append(random ? Data((0..<shape.reduce(1, *)).map { _ in UInt8.random(in: 0...255, using: &generator) }) : Data(count: shape.reduce(1, *)))
+        let dir = folder ?? inbox(region)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let temp = dir + "/." + name
         FileManager.default.createFile(atPath: temp, contents: data)
-        try FileManager.default.moveItem(atPath: temp, toPath: inbox(region) + "/" + name)
+        try FileManager.default.moveItem(atPath: temp, toPath: dir + "/" + name)
         return data
     }
 }

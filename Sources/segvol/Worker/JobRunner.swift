@@ -157,7 +157,9 @@ struct JobRunner {
             try Durable.rename(temp, final)
         } catch let error as ImagingError {
             try? Durable.removeTree(temp)
-            throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "write", status: WorkerExit.cannotWrite)
+            // NIfTIIO reports ENOSPC/EDQUOT as write_failed naming errno 28/122: a full disk waits, it is not a bad input.
+            let full = error.code == .writeFailed && (error.reason.contains("(errno 28)") || error.reason.contains("(errno 122)"))
+            throw Refused(code: full ? "no_space" : error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "write", status: WorkerExit.cannotWrite)
         } catch let error as SystemCallError {
             try? Durable.removeTree(temp)
             throw Refused(code: error.isNoSpace ? "no_space" : "write_failed", message: "\(error)", stage: "write", status: WorkerExit.cannotWrite)
