@@ -96,6 +96,23 @@ extension DaemonSuite {
         #expect(log.contains("configuration reload refused") && log.contains("key=inbox.quiet_file_s"), "\(log)")
     }
 
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(1)))
+    func refusedNotificationsDoNotStopTheDaemon() throws {
+        guard python3 != nil, FileManager.default.fileExists(atPath: toolsDir + "/notify_listener.py") else {
+            print("SystemdIntegrationTests: python3 or notify_listener.py missing; ECONNREFUSED test skipped")
+            return
+        }
+        let site = DaemonSite()
+        // The listener gives up after 1 s and leaves its socket file: every datagram is then refused.
+        let listener = try NotifyListener(directory: site.root, timeout: 1)
+        listener.process.waitUntilExit()
+        #expect(FileManager.default.fileExists(atPath: listener.socket))
+        try site.dropNIfTI("a.nii")
+        let serve = try site.serve(["--exit-when-idle"], environment: ["NOTIFY_SOCKET": listener.socket, "WATCHDOG_USEC": "200000"])
+        #expect(waitExit(serve, 30) == 0)
+        #expect(site.store.jobIDs(in: site.paths.archive).count == 1)
+    }
+
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
     func journaldRecordsCarryJobFieldsPriorityAndMessageIDs() throws {
         guard getuid() == 0, FileManager.default.fileExists(atPath: toolsDir + "/with-journald.sh"),
