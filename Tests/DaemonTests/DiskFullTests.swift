@@ -28,7 +28,7 @@ extension DaemonSuite {
             pid=$!
             for i in $(seq 1 100); do grep -q 'no space for a job' \(site.root)/serve.log && break; sleep 0.1; done
             sleep 1.5   # several retries while the disk stays full
-            echo "work=$(ls \(small)/site/work | wc -l) failed=$(ls \(small)/site/failed | wc -l) outbox=$(ls -A \(small)/site/outbox | wc -l)"
+            echo "work=$(ls \(small)/site/work | wc -l) failed=$(ls \(small)/site/failed | wc -l) outbox=$(ls \(small)/site/outbox | wc -l)"
             echo "nospace-lines=$(grep -c 'no space for a job' \(site.root)/serve.log)"
             rm \(small)/filler
             for i in $(seq 1 100); do [ "$(ls \(small)/site/archive | wc -l)" = 1 ] && break; sleep 0.1; done
