@@ -84,6 +84,31 @@ extension DaemonSuite {
         #expect(waitExit(first, 20) == 0)
     }
 
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(1)))
+    func folderOfNIfTIFilesGivesOneScanEachWithHashedOutputs() throws {
+        let site = DaemonSite()
+        let staging = site.root + "/staging"
+        try FileManager.default.createDirectory(atPath: staging + "/visit/sub", withIntermediateDirectories: true)
+        try site.dropNIfTI("a.nii.gz", region: "calf")
+        try FileManager.default.moveItem(atPath: site.inbox("calf") + "/a.nii.gz", toPath: staging + "/visit/a.nii.gz")
+        try site.dropNIfTI("b.nii", region: "calf", shape: [4, 4, 2])
+        try FileManager.default.moveItem(atPath: site.inbox("calf") + "/b.nii", toPath: staging + "/visit/sub/b.nii")
+        FileManager.default.createFile(atPath: staging + "/visit/notes.txt", contents: Data("hello".utf8))
+        try FileManager.default.moveItem(atPath: staging + "/visit", toPath: site.inbox("calf") + "/visit")
+        let serve = try site.serve(["--exit-when-idle"])
+        #expect(waitExit(serve, 30) == 0)
+        let id = try #require(site.store.jobIDs(in: site.paths.outbox).first)
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: site.paths.outbox + "/" + id + "/manifest.json"))) as? [String: Any])
+        let scans = try #require(manifest["scans"] as? [[String: Any]])
+        #expect(scans.compactMap { $0["dir"] as? String }.sorted() == ["nifti1", "nifti2"])
+        #expect(Set(scans.compactMap { $0["shape"] as? [Int] }) == [[8, 8, 4], [4, 4, 2]])
+        #expect((manifest["skippedFiles"] as? [[String: Any]])?.count == 1)
+        #expect((manifest["inputs"] as? [[String: Any]])?.count == 3)
+        for dir in ["nifti1", "nifti2"] {
+            #expect(FileManager.default.fileExists(atPath: site.paths.outbox + "/" + id + "/" + dir + "/image.nii.gz"))
+        }
+    }
+
     @Test(.enabled(if: segvolBinary != nil))
     func checkConfigNamesTheKey() throws {
         let site = DaemonSite(extra: ["inbox": ["quiet_file_s": "\"soon\""]])

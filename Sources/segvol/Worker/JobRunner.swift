@@ -7,10 +7,10 @@ import Spool
 
 /// Runs one job in the worker: pre-check → convert → stages per scan → durable outbox folder.
 ///
-/// Multi-series policy: every DICOM series in a drop that converts is its own scan, written to
-/// `outbox/<job>/series<N>/` (N = SeriesNumber, or an index); a drop that yields one scan writes
-/// straight into `outbox/<job>/`. Series that do not convert are listed in the manifest's
-/// `refused`; the job fails only when no scan converts.
+/// Multi-series policy (see `Conversion`): every DICOM series in a drop that converts is its own
+/// scan, written to `outbox/<job>/series<N>/`; a drop that yields one scan writes straight into
+/// `outbox/<job>/`. What does not convert is listed in the manifest's `refused`; the job fails
+/// only when no scan converts.
 struct JobRunner {
     var jobDir: String
     var outbox: String
@@ -79,39 +79,8 @@ struct JobRunner {
 
         // Convert: NIfTI (one file) or DICOM (files found by content; each series a scan).
         t = clock.now
-        let paths = inputs.map { isFolder ? drop + "/" + $0.path : drop }
-        var scans: [(dir: String, scan: Scan)] = []
-        var refused: [JobManifest.Refusal] = []
-        var skipped: [JobManifest.Refusal] = []
-        if !isFolder && InputLoader.isNIfTI(drop) {
-            do { scans = [(".", try NIfTIReader.readImage(path: drop))] } catch let error as ImagingError {
-                throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "convert", status: WorkerExit.badInput)
-            }
-        } else {
-            let result: DICOMReadResult
-            do { result = try DICOMReader.read(paths: paths) } catch {
-                throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "convert", status: WorkerExit.badInput)
-            }
-            skipped = result.skipped.map { .init(label: relative($0.path, drop: drop), code: $0.code.rawValue, reason: $0.reason) }
-            var used = Set<String>()
-            for (index, outcome) in result.series.enumerated() {
-                switch outcome.result {
-                case .success(let scan):
-                    var dir = "series\(scan.metadata.seriesNumber ?? index + 1)"
-                    while used.contains(dir) { dir += "_\(index + 1)" }
-                    used.insert(dir)
-                    scans.append((dir, scan))
-                case .failure(let error):
-                    refused.append(.init(label: outcome.key, code: error.code.rawValue, reason: error.reason))
-                }
-            }
-            if scans.count == 1 { scans[0].dir = "." }
-            guard !scans.isEmpty else {
-                let first = refused.first
-                throw Refused(code: first?.code ?? "no_scan", message: "No series of the drop could be converted: \(first?.reason ?? "no image series").",
-                              stage: "convert", status: WorkerExit.badInput)
-            }
-        }
+        let converted = try Conversion.run(drop: drop, isFolder: isFolder, inputs: inputs.map { InputFileName(relative: $0.path) })
+        let scans = converted.scans, refused = converted.refused, skipped = converted.skipped
         lap("convert", since: t)
         logger.info("converted", metadata: ["stage": "convert", "scans": "\(scans.count)", "refused": "\(refused.count)"])
 
@@ -177,9 +146,6 @@ struct JobRunner {
                      spacingMM: [grid.affine.spacing.x, grid.affine.spacing.y, grid.affine.spacing.z], axisCodes: grid.affine.axisCodes, warnings: scan.warnings, outputs: outputs)
     }
 
-    func relative(_ path: String, drop: String) -> String {
-        path.hasPrefix(drop + "/") ? String(path.dropFirst(drop.count + 1)) : (path as NSString).lastPathComponent
-    }
 }
 
 extension Duration {
