@@ -1,0 +1,20 @@
+internal import COpenBLAS
+
+/// The engine's one threading scheme: OpenBLAS's own pool runs the GEMMs (the bulk of the work);
+/// the engine's element-wise, im2col and reduction loops run on the calling thread.
+///
+/// Two pools side by side (OpenMP-style workers next to OpenBLAS's spinning threads) were measured
+/// slower at 2 threads than 1 on the target machine, so the engine never starts a second pool.
+/// The kernel type OpenBLAS uses (`OPENBLAS_CORETYPE`) is read once when the library loads and
+/// must be set in the process environment (the service unit), not here.
+public enum EngineThreads {
+    /// Sets the number of threads OpenBLAS may use; `nil` or values < 1 mean all cores.
+    public static func configure(threadCount: Int?) {
+        let cores = Int(openblas_get_num_procs())
+        let n = (threadCount ?? 0) >= 1 ? threadCount! : cores
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// The number of threads OpenBLAS currently uses.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+}
