@@ -153,3 +153,30 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         #expect(abs(probs[0] + probs[64] - 1) < 1e-6)
     }
 }
+
+@Suite struct BenchmarkTests {
+    @Test func forwardFLOPsMatchTheIssueTable() {
+        // Issue 3's table: 6.07 and 24.1 GFLOP per 256 x 256 slice at widths 16 and 32 (20 classes).
+        let w16 = UNetConfig(baseWidth: 16).forwardFLOPs(height: 256, width: 256) / 1e9
+        let w32 = UNetConfig(baseWidth: 32).forwardFLOPs(height: 256, width: 256) / 1e9
+        #expect(abs(w16 - 6.07) < 0.01, "\(w16)")
+        #expect(abs(w32 - 24.1) < 0.1, "\(w32)")
+    }
+
+    @Test func benchmarkRunsOnATinyModel() {
+        let r = benchmarkEngine(baseWidth: 2, size: 16, batch: 2, classes: 3, depth: 2, repeats: 1, threads: 1)
+        #expect(r.inferenceMsPerSlice > 0 && r.trainStepMsPerSlice > 0)
+        #expect(r.peakRSSBytes > 1_000_000)
+        #expect(r.description.contains("width 2 @16 batch 2"))
+    }
+}
+
+@Suite struct ThreadTests {
+    @Test func threadCountSetting() {
+        EngineThreads.configure(threadCount: 1)
+        #expect(EngineThreads.threadCount == 1)
+        EngineThreads.configure(threadCount: nil)  // all cores
+        #expect(EngineThreads.threadCount >= 1)
+        #expect(!EngineThreads.blasCoreName.isEmpty)
+    }
+}
