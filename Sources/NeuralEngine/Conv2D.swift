@@ -2,15 +2,16 @@
 // and 1x1 convolutions of the U-Net. Gradients of weight and bias ACCUMULATE (+=) so a caller
 // zeroes them once per step; the input gradient is OVERWRITTEN.
 
-/// Floats of im2col scratch one image needs for a K x K convolution of `ci` channels on H x W.
-func conv2dColumnCount(ci: Int, h: Int, w: Int, k: Int) -> Int { k == 1 ? 0 : ci * k * k * h * w }
+/// Floats of im2col scratch a K x K convolution (Ci -> Co channels, H x W) needs, forward and
+/// backward (the backward's input gradient is a convolution of the Co-channel output gradient).
+func conv2dColumnCount(ci: Int, co: Int, h: Int, w: Int, k: Int) -> Int { k == 1 ? 0 : max(ci, co) * k * k * h * w }
 
 /// Forward, im2col + GEMM per image.
-/// out: (N, Co, H, W); inp: (N, Ci, H, W); weight: (Co, Ci, K, K); bias: (Co);
+/// out: (N, Co, H, W); inp: (N, Ci, H, W); weight: (Co, Ci, K, K); bias: (Co), or nil for none;
 /// col: (Ci*K*K, H*W) scratch, unused when K == 1.
 func conv2dForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>
 ) {
     let hw = h * w
@@ -28,6 +29,7 @@ func conv2dForward(
         // out_b (Co, HW) = weight (Co, CKK) x cols (CKK, HW)
         sgemm(transA: false, transB: false, m: co, n: hw, k: ckk, alpha: 1, a: weight, lda: ckk,
               b: cols, ldb: hw, beta: 0, c: outB, ldc: hw)
+        guard let bias else { continue }
         for o in 0..<co {
             let bo = bias[o]
             let row = outB + o * hw
@@ -38,11 +40,15 @@ func conv2dForward(
 
 /// Backward of `conv2dForward`. dinp (N, Ci, H, W) is overwritten when given (nil for a network
 /// input); dweight (Co, Ci, K, K) and dbias (Co) accumulate; dout: (N, Co, H, W);
-/// col: (Ci*K*K, H*W) scratch (unused when K == 1).
+/// col: `conv2dColumnCount(ci:co:h:w:k:)` scratch; flipped: (Ci, Co, K, K) scratch.
+///
+/// The input gradient is itself a "same" convolution: of dout with the weights transposed
+/// (Ci <-> Co) and rotated 180 degrees, so it runs through `conv2dForward` (and any faster
+/// forward kernel speeds it up too).
 func conv2dBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>
+    n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>, flipped: UnsafeMutablePointer<Float>
 ) {
     let hw = h * w
     let ckk = ci * k * k
@@ -66,19 +72,16 @@ func conv2dBackward(
         // dweight (Co, CKK) += dout_b (Co, HW) x cols^T (HW, CKK)
         sgemm(transA: false, transB: true, m: co, n: ckk, k: hw, alpha: 1, a: doutB, lda: hw,
               b: cols, ldb: hw, beta: 1, c: dweight, ldc: ckk)
-        guard let dinp else { continue }
-        let dinpB = dinp + b * ci * hw
-        if k == 1 {
-            // dinp_b (Ci, HW) = weight^T (Ci, Co) x dout_b (Co, HW)
-            sgemm(transA: true, transB: false, m: ci, n: hw, k: co, alpha: 1, a: weight, lda: ckk,
-                  b: doutB, ldb: hw, beta: 0, c: dinpB, ldc: hw)
-        } else {
-            // dcol (CKK, HW) = weight^T (CKK, Co) x dout_b (Co, HW), then scatter-add into dinp_b
-            sgemm(transA: true, transB: false, m: ckk, n: hw, k: co, alpha: 1, a: weight, lda: ckk,
-                  b: doutB, ldb: hw, beta: 0, c: col, ldc: hw)
-            col2im(inp: dinpB, col: col, c: ci, h: h, w: w, k: k)
+    }
+    guard let dinp else { return }
+    // flipped[c, o, ky, kx] = weight[o, c, K-1-ky, K-1-kx]
+    let kk = k * k
+    for o in 0..<co {
+        for c in 0..<ci {
+            for t in 0..<kk { flipped[(c * co + o) * kk + t] = weight[(o * ci + c) * kk + (kk - 1 - t)] }
         }
     }
+    conv2dForward(out: dinp, inp: dout, weight: flipped, bias: nil, n: n, ci: co, co: ci, h: h, w: w, k: k, col: col)
 }
 
 /// col (C*K*K, H*W): col[(c*K + ky)*K + kx, y*W + x] = inp[c, y + ky - K/2, x + kx - K/2], 0 outside.
@@ -104,32 +107,6 @@ func im2col(col: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, c: Int,
                     for x in 0..<xLo { dst[x] = 0 }
                     for x in xLo..<xHi { dst[x] = src[x + dx] }
                     for x in xHi..<w { dst[x] = 0 }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of `im2col`: inp (C, H, W) is overwritten with the sum of the column entries
-/// that read each pixel. col: (C*K*K, H*W)
-func col2im(inp: UnsafeMutablePointer<Float>, col: UnsafePointer<Float>, c: Int, h: Int, w: Int, k: Int) {
-    let pad = k / 2
-    let hw = h * w
-    inp.update(repeating: 0, count: c * hw)
-    for ch in 0..<c {
-        let plane = inp + ch * hw
-        for ky in 0..<k {
-            for kx in 0..<k {
-                let row = col + ((ch * k + ky) * k + kx) * hw
-                let dx = kx - pad
-                let xLo = max(0, -dx), xHi = min(w, w - dx)
-                if xLo >= xHi { continue }
-                for y in 0..<h {
-                    let sy = y + ky - pad
-                    if sy < 0 || sy >= h { continue }
-                    let src = row + y * w
-                    let dst = plane + sy * w
-                    for x in xLo..<xHi { dst[x + dx] += src[x] }
                 }
             }
         }

@@ -9,10 +9,17 @@ internal import COpenBLAS
 /// must be set in the process environment (the service unit), not here.
 public enum EngineThreads {
     /// Sets the number of threads OpenBLAS may use; `nil` or values < 1 mean all cores.
+    /// Call it at start-up, not while another thread is inside the engine: OpenBLAS resizes its
+    /// pool and buffers in place. Does nothing when the count is already the requested one.
     public static func configure(threadCount: Int?) {
-        let cores = Int(openblas_get_num_procs())
-        let n = (threadCount ?? 0) >= 1 ? threadCount! : cores
-        openblas_set_num_threads(Int32(n))
+        let n = resolvedCount(requested: threadCount, cores: Int(openblas_get_num_procs()))
+        if n != self.threadCount { openblas_set_num_threads(Int32(n)) }
+    }
+
+    /// The thread count a request resolves to: the request when >= 1, else all cores.
+    public static func resolvedCount(requested: Int?, cores: Int) -> Int {
+        if let requested, requested >= 1 { return requested }
+        return max(cores, 1)
     }
 
     /// The CPU kernel family OpenBLAS chose at load time (e.g. "Haswell", "Cooperlake").

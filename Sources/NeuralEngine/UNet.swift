@@ -156,7 +156,7 @@ public final class UNet {
         let u0 = ws(plan.dec[0][1].a)
         conv2dBackward(dinp: ws(plan.dec[0][1].da), dweight: g + layout.head.weight, dbias: g + layout.head.bias,
                        dout: ws(plan.dlogits), inp: u0, weight: p + layout.head.weight,
-                       n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col))
+                       n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col), flipped: ws(plan.flipped))
         for i in 0..<config.depth {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             doubleBackward(layout.dec[i], plan.dec[i], input: ws(plan.cat[i]), dinput: ws(plan.dcat[i]), n: n, h: hi, w: wi)
@@ -212,7 +212,7 @@ public final class UNet {
                                   runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w)
         }
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
-                       n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col))
+                       n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col), flipped: ws(current.flipped))
     }
 
     // MARK: Convenience

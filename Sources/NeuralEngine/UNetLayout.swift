@@ -133,6 +133,7 @@ struct UNetPlan {
     var logits = 0, dlogits = 0        // (N, classes, H, W)
     var dz = 0                         // scratch: largest unit output
     var col = 0                        // scratch: largest im2col / up-conv column
+    var flipped = 0                    // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
     var floatCount = 0, intCount = 0
 
     init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int) {
@@ -143,11 +144,12 @@ struct UNetPlan {
         self.w = w
         var fp = WorkspacePlanner()
         var ints = 0
-        var maxUnit = 0, maxCol = 0
+        var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
         func units(_ d: DoubleConv, _ hw: Int) -> [UnitBuffers] {
             [d.first, d.second].map { u in
                 maxUnit = max(maxUnit, n * u.co * hw)
-                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, h: 1, w: hw, k: 3))
+                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: 1, w: hw, k: 3))
+                maxFlipped = max(maxFlipped, u.ci * u.co * 9)
                 return UnitBuffers(z: fp.reserve(n * u.co * hw), a: fp.reserve(n * u.co * hw), da: fp.reserve(n * u.co * hw),
                                    mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
             }
@@ -183,6 +185,7 @@ struct UNetPlan {
         dlogits = fp.reserve(n * config.classes * h * w)
         dz = fp.reserve(maxUnit)
         col = fp.reserve(maxCol)
+        flipped = fp.reserve(maxFlipped)
         floatCount = fp.total
         intCount = ints
     }

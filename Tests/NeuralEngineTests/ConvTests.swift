@@ -10,7 +10,7 @@ import Testing
     func convOptimisedMatchesNaive(k: Int) {
         let n = 2, ci = 3, co = 4, h = 5, w = 6
         let x = Buf(random: n * ci * h * w, seed: 1), wt = Buf(random: co * ci * k * k, seed: 2), b = Buf(random: co, seed: 3)
-        let col = Buf(max(conv2dColumnCount(ci: ci, h: h, w: w, k: k), 1))
+        let col = Buf(max(conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k), 1)), flipped = Buf(ci * co * k * k)
         let y1 = Buf(n * co * h * w), y2 = Buf(n * co * h * w)
         conv2dForward(out: y1.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p)
         conv2dForwardNaive(out: y2.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k)
@@ -20,7 +20,7 @@ import Testing
         let dx1 = Buf(n * ci * h * w), dw1 = Buf(co * ci * k * k, fill: 0.5), db1 = Buf(co, fill: 0.5)
         let dx2 = Buf(n * ci * h * w), dw2 = Buf(co * ci * k * k, fill: 0.5), db2 = Buf(co, fill: 0.5)
         conv2dBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: dy.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p)
         conv2dBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: dy.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w, k: k)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)
@@ -42,14 +42,14 @@ import Testing
         let n = 2, ci = 2, co = 3, h = 4, w = 3
         let x = Buf(random: n * ci * h * w, seed: 5), wt = Buf(random: co * ci * k * k, seed: 6), b = Buf(random: co, seed: 7)
         let r = Buf(random: n * co * h * w, seed: 8), y = Buf(n * co * h * w)
-        let col = Buf(max(conv2dColumnCount(ci: ci, h: h, w: w, k: k), 1))
+        let col = Buf(max(conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k), 1)), flipped = Buf(ci * co * k * k)
         func loss() -> Double {
             conv2dForward(out: y.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p)
             return dot(y.c, r.c, y.count)
         }
         let dx = Buf(x.count), dw = Buf(wt.count), db = Buf(co)
         conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: r.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p)
         for (values, grad) in [(x, dx), (wt, dw), (b, db)] {
             let idx = sampleIndices(values.count)
             let num = numericalGradient(values.p, indices: idx, eps: 1e-2, loss: loss)

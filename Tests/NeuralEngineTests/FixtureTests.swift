@@ -25,7 +25,7 @@ func expectMatches(_ ours: [Float], _ reference: [Float], _ what: String, tolera
         let fx = try fixture("block.safetensors")
         let n = 2, ci = 3, co = 4, h = 6, w = 6, hw = 36
         let x = fx.buf("x"), wt = fx.buf("conv.weight"), b = fx.buf("conv.bias"), g = fx.buf("bn.weight"), be = fx.buf("bn.bias")
-        let z = Buf(n * co * hw), y = Buf(n * co * hw), col = Buf(ci * 9 * hw)
+        let z = Buf(n * co * hw), y = Buf(n * co * hw), col = Buf(co * 9 * hw), flipped = Buf(ci * co * 9)
         let rm = Buf(co), rv = Buf(co, fill: 1), mean = Buf(co), rstd = Buf(co)
         conv2dForward(out: z.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: 3, col: col.p)
         batchNormTrainForward(out: y.p, inp: z.c, gamma: g.c, beta: be.c, runningMean: rm.p, runningVar: rv.p,
@@ -38,7 +38,7 @@ func expectMatches(_ ours: [Float], _ reference: [Float], _ what: String, tolera
         let r = fx.buf("r"), dz = Buf(z.count), dx = Buf(x.count), dw = Buf(wt.count), db = Buf(co), dg = Buf(co), dbe = Buf(co)
         reluBackward(dinp: dz.p, dout: r.c, out: y.c, count: y.count)
         batchNormTrainBackward(dinp: dz.p, dgamma: dg.p, dbeta: dbe.p, dout: dz.c, inp: z.c, gamma: g.c, mean: mean.c, rstd: rstd.c, n: n, c: co, hw: hw)
-        conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dz.c, inp: x.c, weight: wt.c, n: n, ci: ci, co: co, h: h, w: w, k: 3, col: col.p)
+        conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dz.c, inp: x.c, weight: wt.c, n: n, ci: ci, co: co, h: h, w: w, k: 3, col: col.p, flipped: flipped.p)
         expectMatches(dx.array, fx.f("grad.x"), "grad x")
         expectMatches(dw.array, fx.f("grad.conv.weight"), "grad conv.weight")
         expectMatches(dg.array, fx.f("grad.bn.weight"), "grad bn.weight")

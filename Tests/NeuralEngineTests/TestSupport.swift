@@ -1,6 +1,7 @@
 @testable import NeuralEngine
 
-/// A test-owned Float buffer (the kernels take raw pointers).
+/// A test-owned Float buffer (the kernels take raw pointers). Bind it to a name that outlives
+/// the call: `Buf(n).p` as an argument may be freed before the kernel runs.
 final class Buf {
     let count: Int
     let p: UnsafeMutablePointer<Float>
