@@ -145,10 +145,11 @@ struct UNetPlan {
         var fp = WorkspacePlanner()
         var ints = 0
         var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
-        func units(_ d: DoubleConv, _ hw: Int) -> [UnitBuffers] {
-            [d.first, d.second].map { u in
+        func units(_ d: DoubleConv, _ hl: Int, _ wl: Int) -> [UnitBuffers] {
+            let hw = hl * wl
+            return [d.first, d.second].map { u in
                 maxUnit = max(maxUnit, n * u.co * hw)
-                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: 1, w: hw, k: 3))
+                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
                 maxFlipped = max(maxFlipped, u.ci * u.co * 9)
                 return UnitBuffers(z: fp.reserve(n * u.co * hw), a: fp.reserve(n * u.co * hw), da: fp.reserve(n * u.co * hw),
                                    mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
@@ -157,7 +158,7 @@ struct UNetPlan {
         input = fp.reserve(n * config.inChannels * h * w)
         for i in 0..<config.depth {
             let hw = (h >> i) * (w >> i)
-            enc.append(units(layout.enc[i], hw))
+            enc.append(units(layout.enc[i], h >> i, w >> i))
             let c = config.width(level: i)
             pooled.append(fp.reserve(n * c * hw / 4))
             dpooled.append(fp.reserve(n * c * hw / 4))
@@ -165,7 +166,7 @@ struct UNetPlan {
             ints += n * c * hw / 4
         }
         let hwd = (h >> config.depth) * (w >> config.depth)
-        bottleneck = units(layout.bottleneck, hwd)
+        bottleneck = units(layout.bottleneck, h >> config.depth, w >> config.depth)
         let cd = config.width(level: config.depth)
         if config.dropout > 0 {
             dropped = fp.reserve(n * cd * hwd)
@@ -179,7 +180,7 @@ struct UNetPlan {
             maxCol = max(maxCol, c * 4 * hw / 4)
             cat.append(fp.reserve(n * 2 * c * hw))
             dcat.append(fp.reserve(n * 2 * c * hw))
-            dec.append(units(layout.dec[i], hw))
+            dec.append(units(layout.dec[i], h >> i, w >> i))
         }
         logits = fp.reserve(n * config.classes * h * w)
         dlogits = fp.reserve(n * config.classes * h * w)

@@ -6,13 +6,14 @@ import Testing
 /// differences are exact up to Float rounding: with eps 1e-2 and |L| ~ 10 the error is ~1e-4
 /// relative, hence the 2e-3 tolerance.
 @Suite struct ConvTests {
-    @Test(arguments: [3, 1])
-    func convOptimisedMatchesNaive(k: Int) {
+    /// (K, rows per im2col chunk): chunks of 1 and 2 rows on H = 5 leave an uneven last chunk.
+    @Test(arguments: [(3, nil), (3, 1), (3, 2), (1, nil)] as [(Int, Int?)])
+    func convOptimisedMatchesNaive(k: Int, rowsPerChunk: Int?) {
         let n = 2, ci = 3, co = 4, h = 5, w = 6
         let x = Buf(random: n * ci * h * w, seed: 1), wt = Buf(random: co * ci * k * k, seed: 2), b = Buf(random: co, seed: 3)
-        let col = Buf(max(conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k), 1)), flipped = Buf(ci * co * k * k)
+        let col = Buf(max(conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k, rowsPerChunk: rowsPerChunk), 1)), flipped = Buf(ci * co * k * k)
         let y1 = Buf(n * co * h * w), y2 = Buf(n * co * h * w)
-        conv2dForward(out: y1.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p)
+        conv2dForward(out: y1.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, rowsPerChunk: rowsPerChunk)
         conv2dForwardNaive(out: y2.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, k: k)
         #expect(relativeError(y1.array, y2.array) < 1e-5)
 
@@ -20,12 +21,19 @@ import Testing
         let dx1 = Buf(n * ci * h * w), dw1 = Buf(co * ci * k * k, fill: 0.5), db1 = Buf(co, fill: 0.5)
         let dx2 = Buf(n * ci * h * w), dw2 = Buf(co * ci * k * k, fill: 0.5), db2 = Buf(co, fill: 0.5)
         conv2dBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: dy.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, rowsPerChunk: rowsPerChunk)
         conv2dBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: dy.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w, k: k)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)
         #expect(relativeError(dw1.array, dw2.array) < 1e-5)  // both accumulated onto 0.5
         #expect(relativeError(db1.array, db2.array) < 1e-5)
+    }
+
+    @Test func chunkedColumnScratchIsBounded() {
+        // 32 -> 64 channels at 256 x 256: the column scratch is about 512 KiB, not 9 x the image.
+        let count = conv2dColumnCount(ci: 32, co: 64, h: 256, w: 256, k: 3)
+        #expect(count <= 2 * im2colChunkFloats && count >= 64 * 9 * 256)
+        #expect(conv2dColumnCount(ci: 3, co: 4, h: 5, w: 6, k: 3, rowsPerChunk: 2) == 4 * 9 * 6 * 2)
     }
 
     @Test func convKnownValues() {
