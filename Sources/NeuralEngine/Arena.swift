@@ -128,7 +128,7 @@ final class Workspace {
 
     /// The pointer at `offset` floats into the buffer.
     func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> {
-        precondition(offset <= capacity)
+        precondition(offset >= 0 && offset <= capacity, "workspace offset \(offset) outside the plan (a gradient buffer in an inference plan?)")
         return memory + offset
     }
 }

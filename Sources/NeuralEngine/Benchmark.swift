@@ -18,19 +18,22 @@ public struct EngineBenchmarkResult: Sendable, CustomStringConvertible {
     public var inferenceGFLOPS: Double { forwardGFLOPPerSlice / (inferenceMsPerSlice / 1000) }
     /// GFLOP/s of the training step, counting backward as twice the forward.
     public var trainGFLOPS: Double { 3 * forwardGFLOPPerSlice / (trainStepMsPerSlice / 1000) }
-    /// Peak resident memory of the process after the run (VmHWM), bytes; 0 if unknown.
-    public var peakRSSBytes: Int
+    /// Peak resident memory during the inference runs (VmHWM, reset before), bytes; 0 if unknown.
+    public var inferencePeakRSSBytes: Int
+    /// Peak resident memory during the training steps (VmHWM, reset before), bytes; 0 if unknown.
+    public var trainPeakRSSBytes: Int
 
     public var description: String {
-        let rss = Double(peakRSSBytes) / 1_073_741_824
+        let gib = { (b: Int) in fmt(Double(b) / 1_073_741_824) }
         return "width \(config.baseWidth) @\(size) batch \(batch), \(threads) thread(s): \(fmt(forwardGFLOPPerSlice)) GFLOP fwd/slice; "
             + "inference \(fmt(inferenceMsPerSlice)) ms/slice (\(fmt(inferenceGFLOPS)) GFLOP/s); "
-            + "train step \(fmt(trainStepMsPerSlice)) ms/slice (\(fmt(trainGFLOPS)) GFLOP/s); peak RSS \(fmt(rss)) GiB"
+            + "train step \(fmt(trainStepMsPerSlice)) ms/slice (\(fmt(trainGFLOPS)) GFLOP/s); "
+            + "peak RSS inference \(gib(inferencePeakRSSBytes)) GiB, training \(gib(trainPeakRSSBytes)) GiB; BLAS core \(EngineThreads.blasCoreName)"
     }
 }
 
 private func fmt(_ x: Double) -> String {
-    let r = (x * 10).rounded() / 10
+    let r = x >= 100 ? x.rounded() : x >= 10 ? (x * 10).rounded() / 10 : (x * 100).rounded() / 100
     return String(r)
 }
 
@@ -71,6 +74,14 @@ public func peakResidentBytes() -> Int {
     return 0
 }
 
+/// Resets the process's peak resident size (VmHWM) to the current one; false if not possible.
+@discardableResult
+public func resetPeakResidentBytes() -> Bool {
+    guard let f = fopen("/proc/self/clear_refs", "w") else { return false }
+    defer { fclose(f) }
+    return fputs("5", f) >= 0
+}
+
 /// Times the U-Net on synthetic data: eval-mode inference and full training steps
 /// (forward, cross-entropy, backward, Adam), medians of `repeats` runs after one warm-up.
 /// `segvol bench engine` calls this for base widths 16 and 32 at 256 x 256, batch 8.
@@ -79,6 +90,7 @@ public func benchmarkEngine(
     repeats: Int = 3, threads: Int? = nil
 ) -> EngineBenchmarkResult {
     EngineThreads.configure(threadCount: threads)
+    resetPeakResidentBytes()
     let config = UNetConfig(inChannels: inChannels, classes: classes, baseWidth: baseWidth, depth: depth)
     let net = UNet(config: config, seed: 1)
     var rng = SeededGenerator(seed: 2)
@@ -97,6 +109,8 @@ public func benchmarkEngine(
     }
     net.mode = .eval
     let infer = median { input.withUnsafeBufferPointer { net.forward($0, batch: batch, height: size, width: size) } }
+    let inferenceRSS = peakResidentBytes()
+    resetPeakResidentBytes()
     var adam = Adam()
     let train = median {
         net.trainStep(input: input, target: target, info: info, batch: batch, height: size, width: size,
@@ -105,5 +119,6 @@ public func benchmarkEngine(
     return EngineBenchmarkResult(
         config: config, batch: batch, size: size, threads: EngineThreads.threadCount,
         forwardGFLOPPerSlice: config.forwardFLOPs(height: size, width: size) / 1e9,
-        inferenceMsPerSlice: infer, trainStepMsPerSlice: train, peakRSSBytes: peakResidentBytes())
+        inferenceMsPerSlice: infer, trainStepMsPerSlice: train,
+        inferencePeakRSSBytes: inferenceRSS, trainPeakRSSBytes: peakResidentBytes())
 }

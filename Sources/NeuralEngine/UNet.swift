@@ -58,10 +58,12 @@ public final class UNet {
         arena.resetOptimizerState()
     }
 
-    /// Plans (once per batch shape) the workspace for N images of H x W.
-    private func prepare(n: Int, h: Int, w: Int) -> UNetPlan {
-        if let plan, plan.n == n, plan.h == h, plan.w == w { return plan }
-        let p = UNetPlan(config: config, layout: layout, n: n, h: h, w: w)
+    /// Plans (once per batch shape and mode) the workspace for N images of H x W.
+    private func prepare(n: Int, h: Int, w: Int, training: Bool) -> UNetPlan {
+        if let plan, plan.n == n, plan.h == h, plan.w == w, plan.training == training { return plan }
+        plan = nil
+        workspace = Workspace(capacity: 1)  // free the old one before allocating the new
+        let p = UNetPlan(config: config, layout: layout, n: n, h: h, w: w, training: training)
         workspace = Workspace(capacity: p.floatCount)
         argmaxBuffer.deallocate()
         argmaxBuffer = .allocate(capacity: max(p.intCount, 1))
@@ -82,7 +84,7 @@ public final class UNet {
     /// Runs the network on `input` (N, Cin, H, W) and caches what the backward needs.
     public func forward(_ input: UnsafeBufferPointer<Float>, batch n: Int, height h: Int, width w: Int) {
         precondition(input.count == n * config.inChannels * h * w, "input has \(input.count) values, expected \(n)x\(config.inChannels)x\(h)x\(w)")
-        let plan = prepare(n: n, h: h, w: w)
+        let plan = prepare(n: n, h: h, w: w, training: mode == .train)
         forwardMode = mode
         ws(plan.input).update(from: input.baseAddress!, count: input.count)
         var x = UnsafePointer(ws(plan.input))
@@ -147,10 +149,12 @@ public final class UNet {
                                  shape: TensorShape(n: plan.n, c: config.classes, h: plan.h, w: plan.w), dlogits: ws(plan.dlogits))
     }
 
-    /// Back-propagates the dL/dlogits written by `loss`; parameter gradients ACCUMULATE in the
-    /// arena (call `arena.zeroGradients()` first).
+    /// Back-propagates the dL/dlogits written by `loss` through the last forward, which must
+    /// have run in training mode (an eval-mode forward keeps no activations for a backward).
+    /// Parameter gradients ACCUMULATE in the arena (call `arena.zeroGradients()` first).
     public func backward() {
         let plan = current
+        precondition(plan.training, "UNet.backward needs a training-mode forward")
         let n = plan.n, h = plan.h, w = plan.w
         let p = arena.params, g = arena.grads
         let u0 = ws(plan.dec[0][1].a)
@@ -200,17 +204,12 @@ public final class UNet {
     }
 
     private func unitBackward(_ u: ConvUnit, _ b: UnitBuffers, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>?, n: Int, h: Int, w: Int) {
-        let p = arena.params, g = arena.grads, s = arena.buffers
+        let p = arena.params, g = arena.grads
         let count = n * u.co * h * w
         let dz = ws(current.dz)
         reluBackward(dinp: dz, dout: ws(b.da), out: ws(b.a), count: count)
-        if forwardMode == .train {
-            batchNormTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: dz, inp: ws(b.z), gamma: p + u.gamma,
-                                   mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
-        } else {
-            batchNormEvalBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: dz, inp: ws(b.z), gamma: p + u.gamma,
-                                  runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w)
-        }
+        batchNormTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: dz, inp: ws(b.z), gamma: p + u.gamma,
+                               mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
                        n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col), flipped: ws(current.flipped))
     }

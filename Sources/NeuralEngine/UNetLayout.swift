@@ -117,76 +117,101 @@ struct UnitBuffers {
     let mean: Int, rstd: Int
 }
 
-/// Every buffer one forward and backward pass needs for a batch shape, planned once.
+/// Every buffer one forward (and, for training, backward) pass needs for a batch shape,
+/// planned once. A training plan keeps every activation the backward reads and a gradient
+/// buffer beside each; an inference plan keeps only the skip connections and reuses two
+/// level-sized buffers and one concatenation buffer for everything else (offsets of gradient
+/// buffers are then -1 and the backward refuses to run).
 struct UNetPlan {
     let n: Int, h: Int, w: Int
+    let training: Bool
     let input: Int                     // x: (N, Cin, H, W)
     var enc: [[UnitBuffers]] = []      // level i: (N, c_i, H_i, W_i)
     var pooled: [Int] = []             // level i+1 input: (N, c_i, H_{i+1}, W_{i+1})
     var dpooled: [Int] = []
     var argmax: [Int] = []             // Int32 offsets, (N, c_i, H_{i+1}, W_{i+1})
     var bottleneck: [UnitBuffers] = [] // (N, c_d, H_d, W_d)
-    var dropped = 0, ddropped = 0, dropMask = 0
+    var dropped = -1, ddropped = -1, dropMask = -1
     var upOut: [Int] = [], dUpOut: [Int] = []  // (N, c_i, H_i, W_i)
     var cat: [Int] = [], dcat: [Int] = []      // (N, 2 c_i, H_i, W_i)
     var dec: [[UnitBuffers]] = []
     var logits = 0, dlogits = 0        // (N, classes, H, W)
-    var dz = 0                         // scratch: largest unit output
-    var col = 0                        // scratch: largest im2col / up-conv column
-    var flipped = 0                    // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
+    var dz = -1                        // scratch: largest unit output
+    var col = 0                        // scratch: largest im2col chunk / up-conv column
+    var flipped = -1                   // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
     var floatCount = 0, intCount = 0
 
-    init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int) {
+    init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int, training: Bool) {
         precondition(h % config.sizeMultiple == 0 && w % config.sizeMultiple == 0,
                      "U-Net of depth \(config.depth) needs H and W multiples of \(config.sizeMultiple), got \(h)x\(w)")
         self.n = n
         self.h = h
         self.w = w
+        self.training = training
         var fp = WorkspacePlanner()
         var ints = 0
         var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
-        func units(_ d: DoubleConv, _ hl: Int, _ wl: Int) -> [UnitBuffers] {
-            let hw = hl * wl
-            return [d.first, d.second].map { u in
-                maxUnit = max(maxUnit, n * u.co * hw)
-                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
-                maxFlipped = max(maxFlipped, u.ci * u.co * 9)
-                return UnitBuffers(z: fp.reserve(n * u.co * hw), a: fp.reserve(n * u.co * hw), da: fp.reserve(n * u.co * hw),
+        // Inference: two buffers the size of the largest level's activation, ping-ponged.
+        let levelMax = n * config.width(level: 0) * h * w
+        let s1 = training ? -1 : fp.reserve(levelMax), s2 = training ? -1 : fp.reserve(levelMax)
+        let sharedCat = training ? -1 : fp.reserve(2 * levelMax)
+        func unit(_ u: ConvUnit, _ hl: Int, _ wl: Int, into out: Int?) -> UnitBuffers {
+            let count = n * u.co * hl * wl
+            maxUnit = max(maxUnit, count)
+            maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
+            maxFlipped = max(maxFlipped, u.ci * u.co * 9)
+            if training {
+                return UnitBuffers(z: fp.reserve(count), a: fp.reserve(count), da: fp.reserve(count),
                                    mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
             }
+            // Inference: conv, BN and ReLU all write one buffer in place.
+            let a = out ?? fp.reserve(count)
+            return UnitBuffers(z: a, a: a, da: -1, mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
         }
         input = fp.reserve(n * config.inChannels * h * w)
         for i in 0..<config.depth {
-            let hw = (h >> i) * (w >> i)
-            enc.append(units(layout.enc[i], h >> i, w >> i))
-            let c = config.width(level: i)
-            pooled.append(fp.reserve(n * c * hw / 4))
-            dpooled.append(fp.reserve(n * c * hw / 4))
+            let hl = h >> i, wl = w >> i, c = config.width(level: i)
+            let first = unit(layout.enc[i].first, hl, wl, into: s1)
+            enc.append([first, unit(layout.enc[i].second, hl, wl, into: nil)])  // the skip: kept
+            pooled.append(fp.reserve(n * c * hl * wl / 4))
+            dpooled.append(training ? fp.reserve(n * c * hl * wl / 4) : -1)
             argmax.append(ints)
-            ints += n * c * hw / 4
+            ints += n * c * hl * wl / 4
         }
-        let hwd = (h >> config.depth) * (w >> config.depth)
-        bottleneck = units(layout.bottleneck, h >> config.depth, w >> config.depth)
+        let hd = h >> config.depth, wd = w >> config.depth
+        bottleneck = [unit(layout.bottleneck.first, hd, wd, into: s1), unit(layout.bottleneck.second, hd, wd, into: s2)]
         let cd = config.width(level: config.depth)
-        if config.dropout > 0 {
-            dropped = fp.reserve(n * cd * hwd)
-            ddropped = fp.reserve(n * cd * hwd)
-            dropMask = fp.reserve(n * cd * hwd)
+        if config.dropout > 0 && training {
+            dropped = fp.reserve(n * cd * hd * wd)
+            ddropped = fp.reserve(n * cd * hd * wd)
+            dropMask = fp.reserve(n * cd * hd * wd)
         }
-        for i in 0..<config.depth {
-            let hw = (h >> i) * (w >> i), c = config.width(level: i)
-            upOut.append(fp.reserve(n * c * hw))
-            dUpOut.append(fp.reserve(n * c * hw))
+        upOut = Array(repeating: -1, count: config.depth)
+        dUpOut = upOut
+        cat = upOut
+        dcat = upOut
+        dec = Array(repeating: [], count: config.depth)
+        // Inference, deepest level first: u is in `current`; up-conv -> other; concat -> sharedCat;
+        // unit 1 -> other; unit 2 -> current (u is dead once up-sampled).
+        let current = s2, other = s1
+        for i in (0..<config.depth).reversed() {
+            let hl = h >> i, wl = w >> i, c = config.width(level: i)
+            let hw = hl * wl
             maxCol = max(maxCol, c * 4 * hw / 4)
-            cat.append(fp.reserve(n * 2 * c * hw))
-            dcat.append(fp.reserve(n * 2 * c * hw))
-            dec.append(units(layout.dec[i], h >> i, w >> i))
+            upOut[i] = training ? fp.reserve(n * c * hw) : other
+            dUpOut[i] = training ? fp.reserve(n * c * hw) : -1
+            cat[i] = training ? fp.reserve(n * 2 * c * hw) : sharedCat
+            dcat[i] = training ? fp.reserve(n * 2 * c * hw) : -1
+            dec[i] = [unit(layout.dec[i].first, hl, wl, into: training ? nil : other),
+                      unit(layout.dec[i].second, hl, wl, into: training ? nil : current)]
         }
         logits = fp.reserve(n * config.classes * h * w)
-        dlogits = fp.reserve(n * config.classes * h * w)
-        dz = fp.reserve(maxUnit)
+        dlogits = fp.reserve(n * config.classes * h * w)  // also for a validation loss in eval mode
+        if training {
+            dz = fp.reserve(maxUnit)
+            flipped = fp.reserve(maxFlipped)
+        }
         col = fp.reserve(maxCol)
-        flipped = fp.reserve(maxFlipped)
         floatCount = fp.total
         intCount = ints
     }

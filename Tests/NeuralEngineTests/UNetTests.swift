@@ -167,7 +167,7 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         // threads: the current count, so no test changes OpenBLAS's pool while others use it.
         let r = benchmarkEngine(baseWidth: 2, size: 16, batch: 2, classes: 3, depth: 2, repeats: 1, threads: EngineThreads.threadCount)
         #expect(r.inferenceMsPerSlice > 0 && r.trainStepMsPerSlice > 0)
-        #expect(r.peakRSSBytes > 1_000_000)
+        #expect(r.inferencePeakRSSBytes > 1_000_000 && r.trainPeakRSSBytes > 1_000_000)
         #expect(r.description.contains("width 2 @16 batch 2"))
     }
 }
