@@ -93,7 +93,8 @@ def unet_step():
         if step == 0:
             out["logits"] = logits
             out["loss"] = loss.reshape(1)
-            out.update({f"grad.{k}": p.grad.clone() for k, p in model.named_parameters()})
+        prefix = "grad." if step == 0 else "grad2."
+        out.update({f"{prefix}{k}": p.grad.clone() for k, p in model.named_parameters()})
         opt.step()
         if step == 0:
             out.update({f"step1.{k}": v.clone() for k, v in model.state_dict().items()})

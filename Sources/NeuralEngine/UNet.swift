@@ -127,15 +127,14 @@ public final class UNet {
         let z = ws(b.z), a = ws(b.a)
         conv2dForward(out: z, inp: input, weight: p + u.weight, bias: p + u.bias, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col))
         if forwardMode == .train {
-            batchNormTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
-                                  runningMean: s + u.runningMean, runningVar: s + u.runningVar,
-                                  mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
+            batchNormReluTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
+                                      runningMean: s + u.runningMean, runningVar: s + u.runningVar,
+                                      mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
             arena.counters[u.counter] += 1
         } else {
-            batchNormEvalForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
-                                 runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w)
+            batchNormReluEvalForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
+                                     runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w)
         }
-        reluForward(out: a, inp: a, count: n * u.co * h * w)
     }
 
     // MARK: Loss and backward
@@ -205,11 +204,9 @@ public final class UNet {
 
     private func unitBackward(_ u: ConvUnit, _ b: UnitBuffers, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>?, n: Int, h: Int, w: Int) {
         let p = arena.params, g = arena.grads
-        let count = n * u.co * h * w
         let dz = ws(current.dz)
-        reluBackward(dinp: dz, dout: ws(b.da), out: ws(b.a), count: count)
-        batchNormTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: dz, inp: ws(b.z), gamma: p + u.gamma,
-                               mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
+        batchNormReluTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: ws(b.da), out: ws(b.a), inp: ws(b.z),
+                                   gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
                        n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col), flipped: ws(current.flipped))
     }

@@ -182,3 +182,43 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The fused batch-norm + ReLU kernels against the unfused reference kernels.
+@Suite struct FusedBatchNormTests {
+    /// hw = 1103: not a multiple of 8 and above the 1024-element flush, so tails and flushes run;
+    /// an offset of 300 checks the variance against cancellation.
+    @Test(arguments: [(2, 3, 1103, Float(0)), (3, 2, 5, Float(300))])
+    func fusedMatchesUnfused(n: Int, c: Int, hw: Int, offset: Float) {
+        let count = n * c * hw
+        let x = Buf(random: count, seed: 70, scale: 2)
+        for i in 0..<count { x.p[i] += offset }
+        let gamma = Buf([1.2, -0.7, 0.9]), beta = Buf([0.1, 0.3, -0.2])
+        let rm1 = Buf(c, fill: 0.5), rv1 = Buf(c, fill: 2), rm2 = Buf(c, fill: 0.5), rv2 = Buf(c, fill: 2)
+        let mean1 = Buf(c), rstd1 = Buf(c), mean2 = Buf(c), rstd2 = Buf(c)
+        let y1 = Buf(count), y2 = Buf(count)
+        batchNormTrainForward(out: y1.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.p, runningVar: rv1.p,
+                              mean: mean1.p, rstd: rstd1.p, n: n, c: c, hw: hw)
+        reluForward(out: y1.p, inp: y1.c, count: count)
+        batchNormReluTrainForward(out: y2.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm2.p, runningVar: rv2.p,
+                                  mean: mean2.p, rstd: rstd2.p, n: n, c: c, hw: hw)
+        #expect(relativeError(y2.array, y1.array) < 2e-5)
+        #expect(relativeError(mean2.array, mean1.array) < 2e-5)
+        #expect(relativeError(rstd2.array, rstd1.array) < 2e-5)
+        #expect(relativeError(rm2.array, rm1.array) < 1e-6 && relativeError(rv2.array, rv1.array) < 2e-5)
+
+        let da = Buf(random: count, seed: 71)
+        let dz1 = Buf(count), dg1 = Buf(c), db1 = Buf(c), dz2 = Buf(count), dg2 = Buf(c), db2 = Buf(c)
+        reluBackward(dinp: dz1.p, dout: da.c, out: y1.c, count: count)
+        batchNormTrainBackward(dinp: dz1.p, dgamma: dg1.p, dbeta: db1.p, dout: dz1.c, inp: x.c, gamma: gamma.c,
+                               mean: mean1.c, rstd: rstd1.c, n: n, c: c, hw: hw)
+        batchNormReluTrainBackward(dinp: dz2.p, dgamma: dg2.p, dbeta: db2.p, dout: da.c, out: y1.c, inp: x.c, gamma: gamma.c,
+                                   mean: mean1.c, rstd: rstd1.c, n: n, c: c, hw: hw)
+        #expect(relativeError(dz2.array, dz1.array) < 2e-5)
+        #expect(relativeError(dg2.array, dg1.array) < 2e-5 && relativeError(db2.array, db1.array) < 2e-5)
+
+        batchNormEvalForward(out: y1.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.c, runningVar: rv1.c, n: n, c: c, hw: hw)
+        reluForward(out: y1.p, inp: y1.c, count: count)
+        batchNormReluEvalForward(out: y2.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.c, runningVar: rv1.c, n: n, c: c, hw: hw)
+        #expect(relativeError(y2.array, y1.array) < 1e-5)
+    }
+}
