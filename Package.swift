@@ -45,6 +45,9 @@ let package = Package(
         .target(name: "DICOMIO", dependencies: ["ImagingCore", "CDCMTK"]),
         .target(name: "Resampling", dependencies: ["ImagingCore"]),
 
+        // MARK: Learning layer.
+        .target(name: "NeuralEngine", dependencies: ["COpenBLAS"]),
+
         // MARK: The one executable.
         .executableTarget(
             name: "segvol",
@@ -60,5 +63,6 @@ let package = Package(
         .testTarget(name: "NIfTIIOTests", dependencies: ["NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
+        .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
     ]
 )
