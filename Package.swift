@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "segvol",
             dependencies: [
-                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling",
+                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
