@@ -63,6 +63,8 @@ let package = Package(
         .testTarget(name: "NIfTIIOTests", dependencies: ["NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
+        // Runs the built executable; depending on it makes `swift build --build-tests` build it.
+        .testTarget(name: "segvolTests", dependencies: ["segvol"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
     ]
 )
