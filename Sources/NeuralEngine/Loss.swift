@@ -16,12 +16,20 @@ public struct TensorShape: Sendable, Equatable, Hashable, CustomStringConvertibl
     public var description: String { "(\(n), \(c), \(h), \(w))" }
 }
 
-/// What a loss may know about one image besides its label map. Partial-label losses (a later
-/// issue) read which classes were annotated; cross-entropy ignores it.
+/// What a loss may know about one image besides its label map. Partial-label losses
+/// (`Losses/`, docs/losses.md) read which classes were annotated and which target values stand
+/// for sets of channels; cross-entropy ignores it.
 public struct ImageLabelInfo: Sendable, Equatable {
     /// `annotated[c]` is true when class c was labelled in this image; nil means all classes.
+    /// Channel 0 is background: see `ImageLabelInfo.partial` for its presence convention.
     public var annotated: [Bool]?
-    public init(annotated: [Bool]? = nil) { self.annotated = annotated }
+    /// Super labels: a target value `C + j` (C = number of output channels) stands for the set of
+    /// channels `superLabels[j]` ("the pixel is one of these classes"). Empty: none.
+    public var superLabels: [[Int]]
+    public init(annotated: [Bool]? = nil, superLabels: [[Int]] = []) {
+        self.annotated = annotated
+        self.superLabels = superLabels
+    }
 }
 
 /// A segmentation loss: from logits and an integer label map, the scalar loss and dL/dlogits.
