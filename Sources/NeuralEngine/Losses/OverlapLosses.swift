@@ -45,41 +45,52 @@ func overlapLoss(
     dlogits.update(repeating: 0, count: shape.count)
     let scored = groups.filter { $0.reduce(0) { $0 + $1.weight } > 0 }.count
     guard scored > 0 else { return 0 }
-    let q = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
-    defer { q.deallocate() }
-    let g = q + c
+    // probs: one image's softmax, pixel-major (HW, C), kept from pass 1 for pass 2.
+    let probs = UnsafeMutablePointer<Double>.allocate(capacity: hw * c)
+    let g = UnsafeMutablePointer<Double>.allocate(capacity: c)
+    defer {
+        probs.deallocate()
+        g.deallocate()
+    }
     var total = 0.0
     for b in 0..<shape.n {
         let gs = groups[b], table = tables[b]
         let weightSum = gs.reduce(0) { $0 + $1.weight }
         if weightSum <= 0 { continue }
+        let ng = gs.count
+        // groupOf[l]: the group holding channel l (−1: none); codes[v * ng + k]: group k's target for row v.
         var groupOf = [Int](repeating: -1, count: c)
+        var codes = [UInt8](repeating: 0, count: table.values * ng)
         for (k, grp) in gs.enumerated() {
             for l in grp.channels {
                 precondition(groupOf[l] < 0, "overlap groups share channel \(l)")
                 groupOf[l] = k
             }
+            for v in 0..<table.values { codes[v * ng + k] = grp.codes[v] }
         }
         // Pass 1: I, P, Y per group.
-        var sumI = [Double](repeating: 0, count: gs.count), sumP = sumI, sumY = sumI
+        var sumI = [Double](repeating: 0, count: ng), sumP = sumI, sumY = sumI, pk = sumI
         for p in 0..<hw {
             let t = target[b * hw + p]
             if t == ignoreIndex { continue }
             let v = table.row(t)
+            let q = probs + p * c
             _ = pixelSoftmax(logits + b * c * hw + p, stride: hw, channels: c, into: q)
-            for (k, grp) in gs.enumerated() where grp.codes[v] != 2 {
-                var pk = 0.0
-                for l in grp.channels { pk += q[l] }
-                let y = Double(grp.codes[v])
-                sumP[k] += pk
-                sumI[k] += pk * y
+            for k in 0..<ng { pk[k] = 0 }
+            for l in 0..<c where groupOf[l] >= 0 { pk[groupOf[l]] += q[l] }
+            for k in 0..<ng {
+                let code = codes[v * ng + k]
+                if code == 2 { continue }
+                let y = Double(code)
+                sumP[k] += pk[k]
+                sumI[k] += pk[k] * y
                 sumY[k] += y
             }
         }
         // Per-group value and the scaled partials.
         var dI = sumI, dP = sumI
         let scale = 1 / (weightSum * Double(scored))
-        for k in gs.indices {
+        for k in 0..<ng {
             let r = term(sumI[k], sumP[k], sumY[k])
             total += gs[k].weight * r.value * scale
             dI[k] = gs[k].weight * r.dI * scale
@@ -90,11 +101,15 @@ func overlapLoss(
             let t = target[b * hw + p]
             if t == ignoreIndex { continue }
             let v = table.row(t)
-            let x = logits + b * c * hw + p
-            _ = pixelSoftmax(x, stride: hw, channels: c, into: q)
+            let q = probs + p * c
             for l in 0..<c {
                 let k = groupOf[l]
-                g[l] = (k < 0 || gs[k].codes[v] == 2) ? 0 : dI[k] * Double(gs[k].codes[v]) + dP[k]
+                if k < 0 {
+                    g[l] = 0
+                    continue
+                }
+                let code = codes[v * ng + k]
+                g[l] = code == 2 ? 0 : dI[k] * Double(code) + dP[k]
             }
             pixelSoftmaxBackward(q: q, g: g, channels: c, scale: 1, into: dlogits + b * c * hw + p, stride: hw)
         }
