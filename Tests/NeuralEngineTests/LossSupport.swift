@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import NeuralEngine
 
 /// A small batch for the partial-label losses: logits, targets and per-image label info.
@@ -87,7 +90,3 @@ func softmax(_ x: [Float]) -> [Double] {
     let s = e.reduce(0, +)
     return e.map { $0 / s }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
