@@ -8,8 +8,17 @@
 /// Target size of one chunk's column matrix, in floats (512 KiB).
 let im2colChunkFloats = 128 * 1024
 
-/// Rows per im2col chunk for Ci*K*K column rows of width W (at least one row).
-func im2colChunkRows(ckk: Int, h: Int, w: Int) -> Int { max(1, min(h, im2colChunkFloats / max(ckk * w, 1))) }
+/// Fewest pixels per chunk: below this the GEMM re-packs the weights too often per pixel
+/// (deep levels have large weights and few pixels).
+let im2colChunkMinPixels = 1024
+
+/// Rows per im2col chunk for Ci*K*K column rows of width W: the cache budget, but at least
+/// `im2colChunkMinPixels` pixels (or the whole image).
+func im2colChunkRows(ckk: Int, h: Int, w: Int) -> Int {
+    let budget = im2colChunkFloats / max(ckk * w, 1)
+    let minimum = (im2colChunkMinPixels + w - 1) / max(w, 1)
+    return max(1, min(h, max(budget, minimum)))
+}
 
 /// Floats of im2col scratch a K x K convolution (Ci -> Co channels, H x W) needs, forward and
 /// backward (the backward's input gradient is a convolution of the Co-channel output gradient).

@@ -30,9 +30,14 @@ import Testing
     }
 
     @Test func chunkedColumnScratchIsBounded() {
-        // 32 -> 64 channels at 256 x 256: the column scratch is about 512 KiB, not 9 x the image.
-        let count = conv2dColumnCount(ci: 32, co: 64, h: 256, w: 256, k: 3)
-        #expect(count <= 2 * im2colChunkFloats && count >= 64 * 9 * 256)
+        // 32 -> 64 channels at 256 x 256: 4 rows (1024 pixels), not 9 x the image.
+        #expect(im2colChunkRows(ckk: 64 * 9, h: 256, w: 256) == 4)
+        #expect(conv2dColumnCount(ci: 32, co: 64, h: 256, w: 256, k: 3) == 64 * 9 * 1024)
+        // 16 channels: the budget gives 3 rows, the pixel minimum 4; 1 channel: the budget, 56 rows.
+        #expect(im2colChunkRows(ckk: 16 * 9, h: 256, w: 256) == 4)
+        #expect(im2colChunkRows(ckk: 9, h: 256, w: 256) == 56)
+        // Deep levels: the whole 16 x 16 image in one GEMM.
+        #expect(im2colChunkRows(ckk: 512 * 9, h: 16, w: 16) == 16)
         #expect(conv2dColumnCount(ci: 3, co: 4, h: 5, w: 6, k: 3, rowsPerChunk: 2) == 4 * 9 * 6 * 2)
     }
 
