@@ -21,7 +21,7 @@ import Testing
         let dx1 = Buf(n * ci * h * w), dw1 = Buf(co * ci * k * k, fill: 0.5), db1 = Buf(co, fill: 0.5)
         let dx2 = Buf(n * ci * h * w), dw2 = Buf(co * ci * k * k, fill: 0.5), db2 = Buf(co, fill: 0.5)
         conv2dBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: dy.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, rowsPerChunk: rowsPerChunk)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, partials: flipped.p, rowsPerChunk: rowsPerChunk)
         conv2dBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: dy.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w, k: k)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)
@@ -62,7 +62,7 @@ import Testing
         }
         let dx = Buf(x.count), dw = Buf(wt.count), db = Buf(co)
         conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: r.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, partials: flipped.p)
         for (values, grad) in [(x, dx), (wt, dw), (b, db)] {
             let idx = sampleIndices(values.count)
             let num = numericalGradient(values.p, indices: idx, eps: 1e-2, loss: loss)
@@ -83,7 +83,7 @@ import Testing
         let dx1 = Buf(x.count), dw1 = Buf(wt.count), db1 = Buf(co)
         let dx2 = Buf(x.count), dw2 = Buf(wt.count), db2 = Buf(co)
         upConvBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: r.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, col: col.p)
+                       n: n, ci: ci, co: co, h: h, w: w, col: col.p, partials: col.p)
         upConvBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: r.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)
