@@ -4,14 +4,18 @@
 // measured 40 % slower with the default x86-64 target.)
 
 /// Training-mode batch norm then ReLU. out, inp: (N, C, H, W) (may alias); gamma, beta: (C);
-/// runningMean, runningVar: (C), updated; mean, rstd: (C), cached for the backward.
-/// Same results as `batchNormTrainForward` followed by `reluForward`.
+/// runningMean, runningVar: (C), updated; mean, rstd: (C), cached for the backward (mean of
+/// `inp` itself). Same results as `batchNormTrainForward` followed by `reluForward`.
+///
+/// inputBias (C), when given, is a per-channel constant the input LACKS (the preceding
+/// convolution's bias, not added to save a pass): batch norm subtracts the batch mean, so only
+/// the running mean sees it.
 func batchNormReluTrainForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
     mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-    n: Int, c: Int, hw: Int, workers: Int = 1
+    n: Int, c: Int, hw: Int, inputBias: UnsafePointer<Float>? = nil, workers: Int = 1
 ) {
     let m = n * hw
     let momentum = BatchNormConstants.momentum
@@ -35,7 +39,7 @@ func batchNormReluTrainForward(
         mean[ch] = Float(mu)
         rstd[ch] = Float(r)
         let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-        runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * Float(mu)
+        runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * (Float(mu) + (inputBias?[ch] ?? 0))
         runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(unbiased)
         let scale = gamma[ch] * Float(r)
         affineRelu(out: out, inp: inp, scale: scale, shift: beta[ch] - Float(mu) * scale, n: n, c: c, ch: ch, hw: hw)
@@ -43,15 +47,17 @@ func batchNormReluTrainForward(
 }
 
 /// Evaluation-mode batch norm (running statistics) then ReLU. out, inp: (N, C, H, W) (may alias).
+/// inputBias (C), when given, is added to the input first (folded into the shift: no extra pass).
 func batchNormReluEvalForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-    n: Int, c: Int, hw: Int, workers: Int = 1
+    n: Int, c: Int, hw: Int, inputBias: UnsafePointer<Float>? = nil, workers: Int = 1
 ) {
     parallelFor(c, workers: workers) { ch, _ in
         let scale = gamma[ch] / (runningVar[ch] + BatchNormConstants.eps).squareRoot()
-        affineRelu(out: out, inp: inp, scale: scale, shift: beta[ch] - runningMean[ch] * scale, n: n, c: c, ch: ch, hw: hw)
+        let shift = beta[ch] + ((inputBias?[ch] ?? 0) - runningMean[ch]) * scale
+        affineRelu(out: out, inp: inp, scale: scale, shift: shift, n: n, c: c, ch: ch, hw: hw)
     }
 }
 

@@ -132,17 +132,21 @@ public final class UNet {
         let p = arena.params, s = arena.buffers
         let z = ws(b.z), a = ws(b.a)
         let plan = current
-        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: p + u.bias, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
+        // The conv bias is not added to z (one pass fewer): training-mode BN subtracts the batch
+        // mean anyway, so z's mean and the backward are unaffected; the running mean and the
+        // eval-mode shift add it back.
+        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
                       col: ws(plan.col), workers: plan.workers)
         if forwardMode == .train {
             batchNormReluTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
                                       runningMean: s + u.runningMean, runningVar: s + u.runningVar,
-                                      mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w, workers: plan.workers)
+                                      mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
+                                      inputBias: p + u.bias, workers: plan.workers)
             arena.counters[u.counter] += 1
         } else {
             batchNormReluEvalForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
                                      runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w,
-                                     workers: plan.workers)
+                                     inputBias: p + u.bias, workers: plan.workers)
         }
     }
 

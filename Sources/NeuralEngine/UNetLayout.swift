@@ -111,7 +111,8 @@ struct UNetLayout {
 
 /// Activation and gradient buffers of one conv-BN-ReLU unit (workspace offsets).
 struct UnitBuffers {
-    /// z: conv output (N, Co, H, W); a: ReLU(BN(z)) (N, Co, H, W); da: dL/da (N, Co, H, W)
+    /// z: conv output WITHOUT its bias (N, Co, H, W); a: ReLU(BN(z + bias)) (N, Co, H, W);
+    /// da: dL/da (N, Co, H, W)
     let z: Int, a: Int, da: Int
     /// mean, rstd: batch statistics (Co)
     let mean: Int, rstd: Int
