@@ -99,12 +99,7 @@ func conv2dBackward(
         let dB = active > 1 ? dW + co * ckk : dbias
         let doutChunk = dout + b * co * hw + y0 * w
         // dbias (Co) += sum over the chunk's pixels of dout
-        for o in 0..<co {
-            let row = doutChunk + o * hw
-            var s: Float = 0
-            for p in 0..<(r * w) { s += row[p] }
-            dB[o] += s
-        }
+        for o in 0..<co { dB[o] += Float(reduceSum(doutChunk + o * hw, r * w)) }
         if k == 1 {
             // dweight (Co, Ci) += dout_b[:, chunk] (Co, r*W) x inp_b[:, chunk]^T (r*W, Ci)
             sgemm(transA: false, transB: true, m: co, n: ci, k: r * w, alpha: 1, a: doutChunk, lda: hw,

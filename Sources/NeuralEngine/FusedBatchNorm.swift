@@ -1,7 +1,7 @@
 // Batch norm fused with the ReLU that follows it in every U-Net unit: one pass fewer over the
 // activations in each direction. The unfused kernels in BatchNorm.swift and Pointwise.swift are
-// the reference these are tested against. Work items are channels. (Plain loops: an explicit SIMD8<Float> version
-// measured 40 % slower with the default x86-64 target.)
+// the reference these are tested against. Work items are channels. Reductions use the SIMD
+// helpers in Reductions.swift; the element-wise passes are plain loops LLVM vectorises.
 
 /// Training-mode batch norm then ReLU. out, inp: (N, C, H, W) (may alias); gamma, beta: (C);
 /// runningMean, runningVar: (C), updated; mean, rstd: (C), cached for the backward (mean of
@@ -20,21 +20,17 @@ func batchNormReluTrainForward(
     let m = n * hw
     let momentum = BatchNormConstants.momentum
     parallelFor(c, workers: workers) { ch, _ in
-        var sum = 0.0
+        // Sums shifted by the channel's first value keep the variance exact when |mean| >> std.
+        let shift = inp[ch * hw]
+        var s = 0.0, q = 0.0
         for b in 0..<n {
-            let p = inp + (b * c + ch) * hw
-            for i in 0..<hw { sum += Double(p[i]) }
+            let (ps, pq) = reduceShiftedSums(inp + (b * c + ch) * hw, hw, shift: shift)
+            s += ps
+            q += pq
         }
-        let mu = sum / Double(m)
-        var sq = 0.0
-        for b in 0..<n {
-            let p = inp + (b * c + ch) * hw
-            for i in 0..<hw {
-                let d = Double(p[i]) - mu
-                sq += d * d
-            }
-        }
-        let variance = sq / Double(m)  // biased, used to normalise
+        let d = s / Double(m)
+        let mu = Double(shift) + d
+        let variance = max(q / Double(m) - d * d, 0)  // biased, used to normalise
         let r = 1 / (variance + Double(BatchNormConstants.eps)).squareRoot()
         mean[ch] = Float(mu)
         rstd[ch] = Float(r)
@@ -89,11 +85,9 @@ func batchNormReluTrainBackward(
         var sumDy = 0.0, sumDyXhat = 0.0
         for b in 0..<n {
             let o = (b * c + ch) * hw
-            let x = inp + o, dy = dout + o, y = out + o
-            for i in 0..<hw where y[i] > 0 {
-                sumDy += Double(dy[i])
-                sumDyXhat += Double(dy[i]) * Double((x[i] - mu) * r)
-            }
+            let (sd, sdx) = reduceMaskedSums(dy: dout + o, y: out + o, x: inp + o, hw, mu: mu)
+            sumDy += sd
+            sumDyXhat += sdx * Double(r)
         }
         dgamma[ch] += Float(sumDyXhat)
         dbeta[ch] += Float(sumDy)

@@ -104,9 +104,7 @@ func upConvBackward(
         let doutB = dout + b * co * 4 * hw
         for o in 0..<co {
             let src = doutB + o * 4 * hw
-            var s: Float = 0
-            for p in 0..<(4 * hw) { s += src[p] }
-            dbias[o] += s
+            dbias[o] += Float(reduceSum(src, 4 * hw))
             for k in 0..<4 {
                 let dst = col + (o * 4 + k) * hw
                 let a = k / 2, bb = k % 2

@@ -87,3 +87,26 @@ import Testing
         #expect(relativeError(three.grads, one.grads) < 1e-5)  // partial sums add in another order
     }
 }
+
+/// The SIMD reductions against Double loops, on a length with a tail and several flushes.
+@Suite struct ReductionTests {
+    @Test func reductionsMatchDoubleLoops() {
+        let count = 8 * 256 + 13
+        let x = Buf(random: count, seed: 90, scale: 3), y = Buf(random: count, seed: 91), dy = Buf(random: count, seed: 92)
+        for i in 0..<count { x.p[i] += 50 }
+        var sum = 0.0, sq = 0.0, g = 0.0, gx = 0.0
+        for i in 0..<count {
+            sum += Double(x.p[i])
+            sq += (Double(x.p[i]) - 49) * (Double(x.p[i]) - 49)
+            if y.p[i] > 0 {
+                g += Double(dy.p[i])
+                gx += Double(dy.p[i]) * (Double(x.p[i]) - 50)
+            }
+        }
+        #expect(abs(reduceSum(x.c, count) - sum) < 1e-6 * abs(sum))
+        let (s, q) = reduceShiftedSums(x.c, count, shift: 49)
+        #expect(abs(s - (sum - 49 * Double(count))) < 1e-3 && abs(q - sq) < 1e-5 * sq)
+        let (mg, mgx) = reduceMaskedSums(dy: dy.c, y: y.c, x: x.c, count, mu: 50)
+        #expect(abs(mg - g) < 1e-4 && abs(mgx - gx) < 1e-3)
+    }
+}
