@@ -72,7 +72,10 @@ def bench_onnx(width, size, batch, classes, repeats, threads):
     x = torch.randn(batch, 1, size, size)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "unet.onnx")
-        torch.onnx.export(model, x, path, input_names=["x"], output_names=["y"], opset_version=17)
+        try:  # the TorchScript exporter needs no onnxscript; newer torch versions default to dynamo
+            torch.onnx.export(model, x, path, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+        except TypeError:
+            torch.onnx.export(model, x, path, input_names=["x"], output_names=["y"], opset_version=17)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])

@@ -89,10 +89,12 @@ public func benchmarkEngine(
     baseWidth: Int, size: Int = 256, batch: Int = 8, inChannels: Int = 1, classes: Int = 20, depth: Int = 4,
     repeats: Int = 3, threads: Int? = nil
 ) -> EngineBenchmarkResult {
-    EngineThreads.configure(threadCount: threads)
+    // threads: worker count for this run (nil: EngineThreads.threadCount); the default is left as is.
+    let workers = threads.map { EngineThreads.resolvedCount(requested: $0, cores: EngineThreads.cores) } ?? EngineThreads.threadCount
     resetPeakResidentBytes()
     let config = UNetConfig(inChannels: inChannels, classes: classes, baseWidth: baseWidth, depth: depth)
     let net = UNet(config: config, seed: 1)
+    net.threadCount = workers
     var rng = SeededGenerator(seed: 2)
     let input = (0..<(batch * inChannels * size * size)).map { _ in rng.nextGaussian() }
     let target = (0..<(batch * size * size)).map { _ in Int32(rng.next() % UInt64(classes)) }
@@ -117,7 +119,7 @@ public func benchmarkEngine(
                       loss: CrossEntropyLoss(), optimizer: &adam)
     }
     return EngineBenchmarkResult(
-        config: config, batch: batch, size: size, threads: EngineThreads.threadCount,
+        config: config, batch: batch, size: size, threads: workers,
         forwardGFLOPPerSlice: config.forwardFLOPs(height: size, width: size) / 1e9,
         inferenceMsPerSlice: infer, trainStepMsPerSlice: train,
         inferencePeakRSSBytes: inferenceRSS, trainPeakRSSBytes: peakResidentBytes())

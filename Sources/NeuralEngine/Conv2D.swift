@@ -8,56 +8,72 @@
 /// Target size of one chunk's column matrix, in floats (512 KiB).
 let im2colChunkFloats = 128 * 1024
 
-/// Rows per im2col chunk for Ci*K*K column rows of width W (at least one row).
-func im2colChunkRows(ckk: Int, h: Int, w: Int) -> Int { max(1, min(h, im2colChunkFloats / max(ckk * w, 1))) }
+/// Fewest pixels per chunk: below this the GEMM re-packs the weights too often per pixel
+/// (deep levels have large weights and few pixels).
+let im2colChunkMinPixels = 1024
 
-/// Floats of im2col scratch a K x K convolution (Ci -> Co channels, H x W) needs, forward and
-/// backward (the backward's input gradient is a convolution of the Co-channel output gradient).
+/// Rows per im2col chunk for Ci*K*K column rows of width W: the cache budget, but at least
+/// `im2colChunkMinPixels` pixels (or the whole image).
+func im2colChunkRows(ckk: Int, h: Int, w: Int) -> Int {
+    let budget = im2colChunkFloats / max(ckk * w, 1)
+    let minimum = (im2colChunkMinPixels + w - 1) / max(w, 1)
+    return max(1, min(h, max(budget, minimum)))
+}
+
+/// Floats of im2col scratch ONE worker needs for a K x K convolution (Ci -> Co channels, H x W),
+/// forward and backward (the backward's input gradient is a convolution of the Co-channel
+/// output gradient, so the count is symmetric in Ci and Co). Give kernels `workers` times this.
 func conv2dColumnCount(ci: Int, co: Int, h: Int, w: Int, k: Int, rowsPerChunk: Int? = nil) -> Int {
     guard k > 1 else { return 0 }
     return [ci * k * k, co * k * k].map { ckk in ckk * w * min(h, rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w)) }.max()!
 }
 
+/// Floats of weight- and bias-gradient partials ONE worker needs in a backward with more than
+/// one worker (each worker accumulates its own, summed at the end).
+func conv2dPartialCount(ci: Int, co: Int, k: Int) -> Int { co * ci * k * k + co }
+
 /// Forward. out: (N, Co, H, W); inp: (N, Ci, H, W); weight: (Co, Ci, K, K); bias: (Co), or nil;
-/// col: `conv2dColumnCount` scratch, unused when K == 1; rowsPerChunk: override for tests.
+/// col: `workers` x `conv2dColumnCount` scratch (unused when K == 1).
+/// Work items are (image, chunk of rows); rowsPerChunk overrides the chunk size (tests).
 func conv2dForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>, rowsPerChunk: Int? = nil
+    n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>,
+    workers: Int = 1, rowsPerChunk: Int? = nil
 ) {
     let hw = h * w
     let ckk = ci * k * k
-    let rows = rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w)
-    for b in 0..<n {
-        let inpB = inp + b * ci * hw
-        let outB = out + b * co * hw
+    let rows = min(h, rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w))
+    let chunks = (h + rows - 1) / rows
+    let colStride = conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k, rowsPerChunk: rowsPerChunk)
+    parallelFor(n * chunks, workers: workers) { item, worker in
+        let b = item / chunks, y0 = (item % chunks) * rows
+        let r = min(rows, h - y0)
+        let outChunk = out + b * co * hw + y0 * w
         if k == 1 {
-            // out_b (Co, HW) = weight (Co, Ci) x inp_b (Ci, HW)
-            sgemm(transA: false, transB: false, m: co, n: hw, k: ci, alpha: 1, a: weight, lda: ci,
-                  b: inpB, ldb: hw, beta: 0, c: outB, ldc: hw)
+            // out_b[:, chunk] (Co, r*W) = weight (Co, Ci) x inp_b[:, chunk] (Ci, r*W)
+            sgemm(transA: false, transB: false, m: co, n: r * w, k: ci, alpha: 1, a: weight, lda: ci,
+                  b: inp + b * ci * hw + y0 * w, ldb: hw, beta: 0, c: outChunk, ldc: hw)
         } else {
-            var y0 = 0
-            while y0 < h {
-                let r = min(rows, h - y0)
-                im2col(col: col, inp: inpB, c: ci, h: h, w: w, k: k, y0: y0, rows: r)
-                // out_b[:, chunk] (Co, r*W) = weight (Co, CKK) x col (CKK, r*W)
-                sgemm(transA: false, transB: false, m: co, n: r * w, k: ckk, alpha: 1, a: weight, lda: ckk,
-                      b: col, ldb: r * w, beta: 0, c: outB + y0 * w, ldc: hw)
-                y0 += r
-            }
+            let cols = col + worker * colStride
+            im2col(col: cols, inp: inp + b * ci * hw, c: ci, h: h, w: w, k: k, y0: y0, rows: r)
+            // out_b[:, chunk] (Co, r*W) = weight (Co, CKK) x cols (CKK, r*W)
+            sgemm(transA: false, transB: false, m: co, n: r * w, k: ckk, alpha: 1, a: weight, lda: ckk,
+                  b: cols, ldb: r * w, beta: 0, c: outChunk, ldc: hw)
         }
-        guard let bias else { continue }
+        guard let bias else { return }
         for o in 0..<co {
             let bo = bias[o]
-            let row = outB + o * hw
-            for p in 0..<hw { row[p] += bo }
+            let row = outChunk + o * hw
+            for p in 0..<(r * w) { row[p] += bo }
         }
     }
 }
 
 /// Backward of `conv2dForward`. dinp (N, Ci, H, W) is overwritten when given (nil for a network
 /// input); dweight (Co, Ci, K, K) and dbias (Co) accumulate; dout: (N, Co, H, W);
-/// col: `conv2dColumnCount` scratch; flipped: (Ci, Co, K, K) scratch.
+/// col: `workers` x `conv2dColumnCount` scratch; flipped: (Ci, Co, K, K) scratch;
+/// partials: `workers` x `conv2dPartialCount` scratch (unused with one worker).
 ///
 /// The input gradient is itself a "same" convolution: of dout with the weights transposed
 /// (Ci <-> Co) and rotated 180 degrees, so it runs through `conv2dForward` (and any faster
@@ -66,35 +82,41 @@ func conv2dBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, k: Int, col: UnsafeMutablePointer<Float>, flipped: UnsafeMutablePointer<Float>,
-    rowsPerChunk: Int? = nil
+    partials: UnsafeMutablePointer<Float>, workers: Int = 1, rowsPerChunk: Int? = nil
 ) {
     let hw = h * w
     let ckk = ci * k * k
-    let rows = rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w)
-    for b in 0..<n {
-        let inpB = inp + b * ci * hw
-        let doutB = dout + b * co * hw
-        // dbias (Co) += sum over pixels of dout_b
-        for o in 0..<co {
-            let row = doutB + o * hw
-            var s: Float = 0
-            for p in 0..<hw { s += row[p] }
-            dbias[o] += s
-        }
+    let rows = min(h, rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w))
+    let chunks = (h + rows - 1) / rows
+    let colStride = conv2dColumnCount(ci: ci, co: co, h: h, w: w, k: k, rowsPerChunk: rowsPerChunk)
+    let partialStride = conv2dPartialCount(ci: ci, co: co, k: k)
+    let active = min(workers, n * chunks)
+    if active > 1 { partials.update(repeating: 0, count: active * partialStride) }
+    parallelFor(n * chunks, workers: workers) { item, worker in
+        let b = item / chunks, y0 = (item % chunks) * rows
+        let r = min(rows, h - y0)
+        let dW = active > 1 ? partials + worker * partialStride : dweight
+        let dB = active > 1 ? dW + co * ckk : dbias
+        let doutChunk = dout + b * co * hw + y0 * w
+        // dbias (Co) += sum over the chunk's pixels of dout
+        for o in 0..<co { dB[o] += Float(reduceSum(doutChunk + o * hw, r * w)) }
         if k == 1 {
-            // dweight (Co, Ci) += dout_b (Co, HW) x inp_b^T (HW, Ci)
-            sgemm(transA: false, transB: true, m: co, n: ci, k: hw, alpha: 1, a: doutB, lda: hw,
-                  b: inpB, ldb: hw, beta: 1, c: dweight, ldc: ci)
-            continue
+            // dweight (Co, Ci) += dout_b[:, chunk] (Co, r*W) x inp_b[:, chunk]^T (r*W, Ci)
+            sgemm(transA: false, transB: true, m: co, n: ci, k: r * w, alpha: 1, a: doutChunk, lda: hw,
+                  b: inp + b * ci * hw + y0 * w, ldb: hw, beta: 1, c: dW, ldc: ci)
+        } else {
+            let cols = col + worker * colStride
+            im2col(col: cols, inp: inp + b * ci * hw, c: ci, h: h, w: w, k: k, y0: y0, rows: r)
+            // dweight (Co, CKK) += dout_b[:, chunk] (Co, r*W) x cols^T (r*W, CKK)
+            sgemm(transA: false, transB: true, m: co, n: ckk, k: r * w, alpha: 1, a: doutChunk, lda: hw,
+                  b: cols, ldb: r * w, beta: 1, c: dW, ldc: ckk)
         }
-        var y0 = 0
-        while y0 < h {
-            let r = min(rows, h - y0)
-            im2col(col: col, inp: inpB, c: ci, h: h, w: w, k: k, y0: y0, rows: r)
-            // dweight (Co, CKK) += dout_b[:, chunk] (Co, r*W) x col^T (r*W, CKK)
-            sgemm(transA: false, transB: true, m: co, n: ckk, k: r * w, alpha: 1, a: doutB + y0 * w, lda: hw,
-                  b: col, ldb: r * w, beta: 1, c: dweight, ldc: ckk)
-            y0 += r
+    }
+    if active > 1 {
+        for wk in 0..<active {
+            let part = partials + wk * partialStride
+            for i in 0..<(co * ckk) { dweight[i] += part[i] }
+            for o in 0..<co { dbias[o] += part[co * ckk + o] }
         }
     }
     guard let dinp else { return }
@@ -106,7 +128,7 @@ func conv2dBackward(
         }
     }
     conv2dForward(out: dinp, inp: dout, weight: flipped, bias: nil, n: n, ci: co, co: ci, h: h, w: w, k: k, col: col,
-                  rowsPerChunk: rowsPerChunk)
+                  workers: workers, rowsPerChunk: rowsPerChunk)
 }
 
 /// The column matrix of output rows y0 ..< y0+rows: col (C*K*K, rows*W),

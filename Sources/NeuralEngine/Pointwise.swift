@@ -33,9 +33,9 @@ func dropoutBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Floa
 /// Channel concatenation (the U-Net skip): out (N, Ca + Cb, HW) = [a (N, Ca, HW), b (N, Cb, HW)].
 func concatForward(
     out: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-    n: Int, ca: Int, cb: Int, hw: Int
+    n: Int, ca: Int, cb: Int, hw: Int, workers: Int = 1
 ) {
-    for i in 0..<n {
+    parallelFor(n, workers: workers) { i, _ in
         let dst = out + i * (ca + cb) * hw
         dst.update(from: a + i * ca * hw, count: ca * hw)
         (dst + ca * hw).update(from: b + i * cb * hw, count: cb * hw)
@@ -46,9 +46,9 @@ func concatForward(
 /// of dout (N, Ca + Cb, HW).
 func concatBackward(
     da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-    n: Int, ca: Int, cb: Int, hw: Int
+    n: Int, ca: Int, cb: Int, hw: Int, workers: Int = 1
 ) {
-    for i in 0..<n {
+    parallelFor(n, workers: workers) { i, _ in
         let src = dout + i * (ca + cb) * hw
         (da + i * ca * hw).update(from: src, count: ca * hw)
         (db + i * cb * hw).update(from: src + ca * hw, count: cb * hw)

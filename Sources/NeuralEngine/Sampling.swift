@@ -6,20 +6,22 @@
 /// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch.
 func maxPoolForward(
     out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
-    n: Int, c: Int, h: Int, w: Int
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
 ) {
     precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
     let ho = h / 2, wo = w / 2
-    for plane in 0..<(n * c) {
+    parallelFor(n * c, workers: workers) { plane, _ in
         let x = inp + plane * h * w
         let y = out + plane * ho * wo
         let am = argmax + plane * ho * wo
         for oy in 0..<ho {
             for ox in 0..<wo {
-                var best = (2 * oy) * w + 2 * ox
-                var bestValue = x[best]
-                for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
-                    let idx = (2 * oy + dy) * w + 2 * ox + dx
+                let i0 = (2 * oy) * w + 2 * ox
+                var best = i0
+                var bestValue = x[i0]
+                // window order (0,1), (1,0), (1,1) after (0,0); strict > keeps the first maximum
+                for t in 0..<3 {
+                    let idx = i0 + (t == 0 ? 1 : t == 1 ? w : w + 1)
                     if x[idx] > bestValue || x[idx].isNaN {
                         best = idx
                         bestValue = x[idx]
@@ -37,10 +39,10 @@ func maxPoolForward(
 /// first). dout, argmax: (N, C, H/2, W/2).
 func maxPoolBackward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
-    n: Int, c: Int, h: Int, w: Int
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
 ) {
     let hwo = (h / 2) * (w / 2)
-    for plane in 0..<(n * c) {
+    parallelFor(n * c, workers: workers) { plane, _ in
         let dx = dinp + plane * h * w
         let dy = dout + plane * hwo
         let am = argmax + plane * hwo
@@ -51,15 +53,16 @@ func maxPoolBackward(
 /// Transposed convolution 2x2, stride 2, with bias (PyTorch `ConvTranspose2d(ci, co, 2, 2)`):
 /// out[n, o, 2y+a, 2x+b] = bias[o] + sum_c inp[n, c, y, x] * weight[c, o, a, b].
 /// out: (N, Co, 2H, 2W); inp: (N, Ci, H, W); weight: (Ci, Co, 2, 2) (PyTorch's IOHW); bias: (Co);
-/// col: (Co*4, H*W) scratch.
+/// col: `workers` x (Co*4, H*W) scratch. Work items are images.
 func upConvForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>
+    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>, workers: Int = 1
 ) {
     let hw = h * w
     let w2 = 2 * w
-    for b in 0..<n {
+    parallelFor(n, workers: workers) { b, worker in
+        let col = col + worker * co * 4 * hw
         // col (Co*4, HW) = weight^T (Co*4, Ci) x inp_b (Ci, HW)
         sgemm(transA: true, transB: false, m: co * 4, n: hw, k: ci, alpha: 1, a: weight, lda: co * 4,
               b: inp + b * ci * hw, ldb: hw, beta: 0, c: col, ldc: hw)
@@ -80,22 +83,28 @@ func upConvForward(
 }
 
 /// Transposed-convolution backward. dinp (N, Ci, H, W) overwritten when given; dweight
-/// (Ci, Co, 2, 2) and dbias (Co) accumulate; dout: (N, Co, 2H, 2W); col: (Co*4, H*W) scratch.
+/// (Ci, Co, 2, 2) and dbias (Co) accumulate; dout: (N, Co, 2H, 2W); col: `workers` x
+/// (Co*4, H*W) scratch; partials: `workers` x (Ci*Co*4 + Co) scratch (unused with one worker).
 func upConvBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>
+    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>,
+    partials: UnsafeMutablePointer<Float>, workers: Int = 1
 ) {
     let hw = h * w
     let w2 = 2 * w
-    for b in 0..<n {
+    let partialStride = ci * co * 4 + co
+    let active = min(workers, n)
+    if active > 1 { partials.update(repeating: 0, count: active * partialStride) }
+    parallelFor(n, workers: workers) { b, worker in
+        let col = col + worker * co * 4 * hw
+        let dweight = active > 1 ? partials + worker * partialStride : dweight
+        let dbias = active > 1 ? dweight + ci * co * 4 : dbias
         // gather dcol (Co*4, HW) from dout_b (Co, 2H, 2W)
         let doutB = dout + b * co * 4 * hw
         for o in 0..<co {
             let src = doutB + o * 4 * hw
-            var s: Float = 0
-            for p in 0..<(4 * hw) { s += src[p] }
-            dbias[o] += s
+            dbias[o] += Float(reduceSum(src, 4 * hw))
             for k in 0..<4 {
                 let dst = col + (o * 4 + k) * hw
                 let a = k / 2, bb = k % 2
@@ -113,6 +122,13 @@ func upConvBackward(
         if let dinp {
             sgemm(transA: false, transB: false, m: ci, n: hw, k: co * 4, alpha: 1, a: weight, lda: co * 4,
                   b: col, ldb: hw, beta: 0, c: dinp + b * ci * hw, ldc: hw)
+        }
+    }
+    if active > 1 {
+        for wk in 0..<active {
+            let part = partials + wk * partialStride
+            for i in 0..<(ci * co * 4) { dweight[i] += part[i] }
+            for o in 0..<co { dbias[o] += part[ci * co * 4 + o] }
         }
     }
 }

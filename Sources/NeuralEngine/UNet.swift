@@ -14,6 +14,10 @@ public final class UNet {
     public let arena: Arena
     /// Train or eval; read by the next `forward`.
     public var mode: EngineMode = .train
+    /// Worker threads of the next `forward` and `backward` (default `EngineThreads.threadCount`).
+    public var threadCount: Int = EngineThreads.threadCount {
+        didSet { precondition(threadCount >= 1, "threadCount must be at least 1") }
+    }
 
     let layout: UNetLayout
     private var plan: UNetPlan?
@@ -28,6 +32,7 @@ public final class UNet {
         layout = UNetLayout(config)
         arena = Arena(parameters: layout.parameters, buffers: layout.buffers, counters: layout.counters)
         dropoutRNG = SeededGenerator(seed: seed ^ 0xD80_0D80)
+        EngineThreads.pinBLAS()
         initializeWeights(seed: seed)
     }
 
@@ -60,10 +65,10 @@ public final class UNet {
 
     /// Plans (once per batch shape and mode) the workspace for N images of H x W.
     private func prepare(n: Int, h: Int, w: Int, training: Bool) -> UNetPlan {
-        if let plan, plan.n == n, plan.h == h, plan.w == w, plan.training == training { return plan }
+        if let plan, plan.n == n, plan.h == h, plan.w == w, plan.training == training, plan.workers == threadCount { return plan }
         plan = nil
         workspace = Workspace(capacity: 1)  // free the old one before allocating the new
-        let p = UNetPlan(config: config, layout: layout, n: n, h: h, w: w, training: training)
+        let p = UNetPlan(config: config, layout: layout, n: n, h: h, w: w, training: training, workers: threadCount)
         workspace = Workspace(capacity: p.floatCount)
         argmaxBuffer.deallocate()
         argmaxBuffer = .allocate(capacity: max(p.intCount, 1))
@@ -92,7 +97,7 @@ public final class UNet {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             doubleForward(layout.enc[i], plan.enc[i], input: x, n: n, h: hi, w: wi)
             maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
-                           inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi)
+                           inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
             x = UnsafePointer(ws(plan.pooled[i]))
         }
         let hd = h >> config.depth, wd = w >> config.depth
@@ -108,13 +113,14 @@ public final class UNet {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             let l = layout.up[i]
             upConvForward(out: ws(plan.upOut[i]), inp: u, weight: p + l.weight, bias: p + l.bias,
-                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col))
-            concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c, hw: hi * wi)
+                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers)
+            concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c, hw: hi * wi,
+                          workers: plan.workers)
             doubleForward(layout.dec[i], plan.dec[i], input: ws(plan.cat[i]), n: n, h: hi, w: wi)
             u = UnsafePointer(ws(plan.dec[i][1].a))
         }
         conv2dForward(out: ws(plan.logits), inp: u, weight: p + layout.head.weight, bias: p + layout.head.bias,
-                      n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col))
+                      n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col), workers: plan.workers)
     }
 
     private func doubleForward(_ d: DoubleConv, _ b: [UnitBuffers], input: UnsafePointer<Float>, n: Int, h: Int, w: Int) {
@@ -125,15 +131,22 @@ public final class UNet {
     private func unitForward(_ u: ConvUnit, _ b: UnitBuffers, input: UnsafePointer<Float>, n: Int, h: Int, w: Int) {
         let p = arena.params, s = arena.buffers
         let z = ws(b.z), a = ws(b.a)
-        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: p + u.bias, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col))
+        let plan = current
+        // The conv bias is not added to z (one pass fewer): training-mode BN subtracts the batch
+        // mean anyway, so z's mean and the backward are unaffected; the running mean and the
+        // eval-mode shift add it back.
+        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
+                      col: ws(plan.col), workers: plan.workers)
         if forwardMode == .train {
             batchNormReluTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
                                       runningMean: s + u.runningMean, runningVar: s + u.runningVar,
-                                      mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
+                                      mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
+                                      inputBias: p + u.bias, workers: plan.workers)
             arena.counters[u.counter] += 1
         } else {
             batchNormReluEvalForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
-                                     runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w)
+                                     runningMean: s + u.runningMean, runningVar: s + u.runningVar, n: n, c: u.co, hw: h * w,
+                                     inputBias: p + u.bias, workers: plan.workers)
         }
     }
 
@@ -159,15 +172,18 @@ public final class UNet {
         let u0 = ws(plan.dec[0][1].a)
         conv2dBackward(dinp: ws(plan.dec[0][1].da), dweight: g + layout.head.weight, dbias: g + layout.head.bias,
                        dout: ws(plan.dlogits), inp: u0, weight: p + layout.head.weight,
-                       n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col), flipped: ws(plan.flipped))
+                       n: n, ci: layout.head.ci, co: layout.head.co, h: h, w: w, k: 1, col: ws(plan.col), flipped: ws(plan.flipped),
+                       partials: ws(plan.partials), workers: plan.workers)
         for i in 0..<config.depth {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             doubleBackward(layout.dec[i], plan.dec[i], input: ws(plan.cat[i]), dinput: ws(plan.dcat[i]), n: n, h: hi, w: wi)
-            concatBackward(da: ws(plan.enc[i][1].da), db: ws(plan.dUpOut[i]), dout: ws(plan.dcat[i]), n: n, ca: c, cb: c, hw: hi * wi)
+            concatBackward(da: ws(plan.enc[i][1].da), db: ws(plan.dUpOut[i]), dout: ws(plan.dcat[i]), n: n, ca: c, cb: c, hw: hi * wi,
+                           workers: plan.workers)
             let (uIn, duIn) = upInput(level: i, plan)
             let l = layout.up[i]
             upConvBackward(dinp: duIn, dweight: g + l.weight, dbias: g + l.bias, dout: ws(plan.dUpOut[i]), inp: uIn,
-                           weight: p + l.weight, n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col))
+                           weight: p + l.weight, n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col),
+                           partials: ws(plan.partials), workers: plan.workers)
         }
         let hd = h >> config.depth, wd = w >> config.depth
         if config.dropout > 0 && forwardMode == .train {
@@ -180,7 +196,7 @@ public final class UNet {
             let hi = h >> i, wi = w >> i
             // the encoder output's gradient: skip part (written by concatBackward) + pool part (added)
             maxPoolBackward(dinp: ws(plan.enc[i][1].da), dout: ws(plan.dpooled[i]), argmax: argmaxBuffer + plan.argmax[i],
-                            n: n, c: config.width(level: i), h: hi, w: wi)
+                            n: n, c: config.width(level: i), h: hi, w: wi, workers: plan.workers)
             let input = i == 0 ? ws(plan.input) : ws(plan.pooled[i - 1])
             let dinput = i == 0 ? nil : ws(plan.dpooled[i - 1])
             doubleBackward(layout.enc[i], plan.enc[i], input: input, dinput: dinput, n: n, h: hi, w: wi)
@@ -204,11 +220,14 @@ public final class UNet {
 
     private func unitBackward(_ u: ConvUnit, _ b: UnitBuffers, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>?, n: Int, h: Int, w: Int) {
         let p = arena.params, g = arena.grads
-        let dz = ws(current.dz)
+        let plan = current
+        let dz = ws(plan.dz)
         batchNormReluTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: ws(b.da), out: ws(b.a), inp: ws(b.z),
-                                   gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w)
+                                   gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
+                                   workers: plan.workers)
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
-                       n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(current.col), flipped: ws(current.flipped))
+                       n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(plan.col), flipped: ws(plan.flipped),
+                       partials: ws(plan.partials), workers: plan.workers)
     }
 
     // MARK: Convenience

@@ -111,7 +111,8 @@ struct UNetLayout {
 
 /// Activation and gradient buffers of one conv-BN-ReLU unit (workspace offsets).
 struct UnitBuffers {
-    /// z: conv output (N, Co, H, W); a: ReLU(BN(z)) (N, Co, H, W); da: dL/da (N, Co, H, W)
+    /// z: conv output WITHOUT its bias (N, Co, H, W); a: ReLU(BN(z + bias)) (N, Co, H, W);
+    /// da: dL/da (N, Co, H, W)
     let z: Int, a: Int, da: Int
     /// mean, rstd: batch statistics (Co)
     let mean: Int, rstd: Int
@@ -125,6 +126,8 @@ struct UnitBuffers {
 struct UNetPlan {
     let n: Int, h: Int, w: Int
     let training: Bool
+    /// Worker threads the scratch buffers are sized for.
+    let workers: Int
     let input: Int                     // x: (N, Cin, H, W)
     var enc: [[UnitBuffers]] = []      // level i: (N, c_i, H_i, W_i)
     var pooled: [Int] = []             // level i+1 input: (N, c_i, H_{i+1}, W_{i+1})
@@ -139,18 +142,21 @@ struct UNetPlan {
     var dz = -1                        // scratch: largest unit output
     var col = 0                        // scratch: largest im2col chunk / up-conv column
     var flipped = -1                   // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
+    var partials = -1                  // scratch: workers x largest weight+bias gradient (backward)
     var floatCount = 0, intCount = 0
 
-    init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int, training: Bool) {
+    init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int, training: Bool, workers: Int) {
         precondition(h % config.sizeMultiple == 0 && w % config.sizeMultiple == 0,
                      "U-Net of depth \(config.depth) needs H and W multiples of \(config.sizeMultiple), got \(h)x\(w)")
         self.n = n
         self.h = h
         self.w = w
         self.training = training
+        self.workers = workers
         var fp = WorkspacePlanner()
         var ints = 0
         var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
+        var maxPartial = conv2dPartialCount(ci: config.baseWidth, co: config.classes, k: 1)
         // Inference: two buffers the size of the largest level's activation, ping-ponged.
         let levelMax = n * config.width(level: 0) * h * w
         let s1 = training ? -1 : fp.reserve(levelMax), s2 = training ? -1 : fp.reserve(levelMax)
@@ -160,6 +166,7 @@ struct UNetPlan {
             maxUnit = max(maxUnit, count)
             maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
             maxFlipped = max(maxFlipped, u.ci * u.co * 9)
+            maxPartial = max(maxPartial, conv2dPartialCount(ci: u.ci, co: u.co, k: 3))
             if training {
                 return UnitBuffers(z: fp.reserve(count), a: fp.reserve(count), da: fp.reserve(count),
                                    mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
@@ -198,6 +205,7 @@ struct UNetPlan {
             let hl = h >> i, wl = w >> i, c = config.width(level: i)
             let hw = hl * wl
             maxCol = max(maxCol, c * 4 * hw / 4)
+            maxPartial = max(maxPartial, 2 * c * c * 4 + c)
             upOut[i] = training ? fp.reserve(n * c * hw) : other
             dUpOut[i] = training ? fp.reserve(n * c * hw) : -1
             cat[i] = training ? fp.reserve(n * 2 * c * hw) : sharedCat
@@ -210,8 +218,9 @@ struct UNetPlan {
         if training {
             dz = fp.reserve(maxUnit)
             flipped = fp.reserve(maxFlipped)
+            partials = fp.reserve(workers > 1 ? workers * maxPartial : 1)
         }
-        col = fp.reserve(maxCol)
+        col = fp.reserve(workers * maxCol)
         floatCount = fp.total
         intCount = ints
     }

@@ -21,7 +21,7 @@ import Testing
         let dx1 = Buf(n * ci * h * w), dw1 = Buf(co * ci * k * k, fill: 0.5), db1 = Buf(co, fill: 0.5)
         let dx2 = Buf(n * ci * h * w), dw2 = Buf(co * ci * k * k, fill: 0.5), db2 = Buf(co, fill: 0.5)
         conv2dBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: dy.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, rowsPerChunk: rowsPerChunk)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, partials: flipped.p, rowsPerChunk: rowsPerChunk)
         conv2dBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: dy.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w, k: k)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)
@@ -30,9 +30,14 @@ import Testing
     }
 
     @Test func chunkedColumnScratchIsBounded() {
-        // 32 -> 64 channels at 256 x 256: the column scratch is about 512 KiB, not 9 x the image.
-        let count = conv2dColumnCount(ci: 32, co: 64, h: 256, w: 256, k: 3)
-        #expect(count <= 2 * im2colChunkFloats && count >= 64 * 9 * 256)
+        // 32 -> 64 channels at 256 x 256: 4 rows (1024 pixels), not 9 x the image.
+        #expect(im2colChunkRows(ckk: 64 * 9, h: 256, w: 256) == 4)
+        #expect(conv2dColumnCount(ci: 32, co: 64, h: 256, w: 256, k: 3) == 64 * 9 * 1024)
+        // 16 channels: the budget gives 3 rows, the pixel minimum 4; 1 channel: the budget, 56 rows.
+        #expect(im2colChunkRows(ckk: 16 * 9, h: 256, w: 256) == 4)
+        #expect(im2colChunkRows(ckk: 9, h: 256, w: 256) == 56)
+        // Deep levels: the whole 16 x 16 image in one GEMM.
+        #expect(im2colChunkRows(ckk: 512 * 9, h: 16, w: 16) == 16)
         #expect(conv2dColumnCount(ci: 3, co: 4, h: 5, w: 6, k: 3, rowsPerChunk: 2) == 4 * 9 * 6 * 2)
     }
 
@@ -57,7 +62,7 @@ import Testing
         }
         let dx = Buf(x.count), dw = Buf(wt.count), db = Buf(co)
         conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: r.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p)
+                       n: n, ci: ci, co: co, h: h, w: w, k: k, col: col.p, flipped: flipped.p, partials: flipped.p)
         for (values, grad) in [(x, dx), (wt, dw), (b, db)] {
             let idx = sampleIndices(values.count)
             let num = numericalGradient(values.p, indices: idx, eps: 1e-2, loss: loss)
@@ -78,7 +83,7 @@ import Testing
         let dx1 = Buf(x.count), dw1 = Buf(wt.count), db1 = Buf(co)
         let dx2 = Buf(x.count), dw2 = Buf(wt.count), db2 = Buf(co)
         upConvBackward(dinp: dx1.p, dweight: dw1.p, dbias: db1.p, dout: r.c, inp: x.c, weight: wt.c,
-                       n: n, ci: ci, co: co, h: h, w: w, col: col.p)
+                       n: n, ci: ci, co: co, h: h, w: w, col: col.p, partials: col.p)
         upConvBackwardNaive(dinp: dx2.p, dweight: dw2.p, dbias: db2.p, dout: r.c, inp: x.c, weight: wt.c,
                             n: n, ci: ci, co: co, h: h, w: w)
         #expect(relativeError(dx1.array, dx2.array) < 1e-5)

@@ -38,7 +38,7 @@ func expectMatches(_ ours: [Float], _ reference: [Float], _ what: String, tolera
         let r = fx.buf("r"), dz = Buf(z.count), dx = Buf(x.count), dw = Buf(wt.count), db = Buf(co), dg = Buf(co), dbe = Buf(co)
         reluBackward(dinp: dz.p, dout: r.c, out: y.c, count: y.count)
         batchNormTrainBackward(dinp: dz.p, dgamma: dg.p, dbeta: dbe.p, dout: dz.c, inp: z.c, gamma: g.c, mean: mean.c, rstd: rstd.c, n: n, c: co, hw: hw)
-        conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dz.c, inp: x.c, weight: wt.c, n: n, ci: ci, co: co, h: h, w: w, k: 3, col: col.p, flipped: flipped.p)
+        conv2dBackward(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dz.c, inp: x.c, weight: wt.c, n: n, ci: ci, co: co, h: h, w: w, k: 3, col: col.p, flipped: flipped.p, partials: flipped.p)
         expectMatches(dx.array, fx.f("grad.x"), "grad x")
         expectMatches(dw.array, fx.f("grad.conv.weight"), "grad conv.weight")
         expectMatches(dg.array, fx.f("grad.bn.weight"), "grad bn.weight")
@@ -58,7 +58,7 @@ func expectMatches(_ ours: [Float], _ reference: [Float], _ what: String, tolera
         expectMatches(pooled.array, fx.f("pooled"), "pooled")
         expectMatches(y.array, fx.f("y"), "y")
         let r = fx.buf("r"), dp = Buf(pooled.count), dw = Buf(wt.count), db = Buf(co), dx = Buf(x.count)
-        upConvBackward(dinp: dp.p, dweight: dw.p, dbias: db.p, dout: r.c, inp: pooled.c, weight: wt.c, n: n, ci: ci, co: co, h: 3, w: 3, col: col.p)
+        upConvBackward(dinp: dp.p, dweight: dw.p, dbias: db.p, dout: r.c, inp: pooled.c, weight: wt.c, n: n, ci: ci, co: co, h: 3, w: 3, col: col.p, partials: col.p)
         argmax.withUnsafeBufferPointer { maxPoolBackward(dinp: dx.p, dout: dp.c, argmax: $0.baseAddress!, n: n, c: ci, h: h, w: w) }
         expectMatches(dx.array, fx.f("grad.x"), "grad x")
         expectMatches(dw.array, fx.f("grad.up.weight"), "grad up.weight")

@@ -222,3 +222,27 @@ import Glibc
         #expect(relativeError(y2.array, y1.array) < 1e-5)
     }
 }
+
+extension FusedBatchNormTests {
+    /// Leaving the conv bias out of the input and handing it to the fused kernels gives the
+    /// same outputs and running statistics as adding it first.
+    @Test func inputBiasFoldsLikeAddingItFirst() {
+        let n = 2, c = 2, hw = 9
+        let x = Buf(random: n * c * hw, seed: 72), bias = Buf([0.7, -1.3])
+        let withBias = Buf(x.count)
+        for b in 0..<n { for ch in 0..<c { for i in 0..<hw { withBias.p[(b * c + ch) * hw + i] = x.p[(b * c + ch) * hw + i] + bias.p[ch] } } }
+        let gamma = Buf([1.1, 0.8]), beta = Buf([0.2, -0.1])
+        let rm1 = Buf(c), rv1 = Buf(c, fill: 1), rm2 = Buf(c), rv2 = Buf(c, fill: 1)
+        let mean1 = Buf(c), rstd1 = Buf(c), mean2 = Buf(c), rstd2 = Buf(c), y1 = Buf(x.count), y2 = Buf(x.count)
+        batchNormReluTrainForward(out: y1.p, inp: withBias.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.p, runningVar: rv1.p,
+                                  mean: mean1.p, rstd: rstd1.p, n: n, c: c, hw: hw)
+        batchNormReluTrainForward(out: y2.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm2.p, runningVar: rv2.p,
+                                  mean: mean2.p, rstd: rstd2.p, n: n, c: c, hw: hw, inputBias: bias.c)
+        #expect(relativeError(y2.array, y1.array) < 1e-5)
+        #expect(relativeError(rm2.array, rm1.array) < 1e-6 && relativeError(rv2.array, rv1.array) < 1e-5)
+        #expect(abs(rm1.p[0] - 0.1 * mean1.p[0]) < 1e-6 && abs(mean2.p[0] + 0.7 - mean1.p[0]) < 1e-5)
+        batchNormReluEvalForward(out: y1.p, inp: withBias.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.c, runningVar: rv1.c, n: n, c: c, hw: hw)
+        batchNormReluEvalForward(out: y2.p, inp: x.c, gamma: gamma.c, beta: beta.c, runningMean: rm1.c, runningVar: rv1.c, n: n, c: c, hw: hw, inputBias: bias.c)
+        #expect(relativeError(y2.array, y1.array) < 1e-5)
+    }
+}

@@ -174,11 +174,15 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
 
 @Suite struct ThreadTests {
     @Test func threadCountSetting() {
-        // Tests run in parallel, so this one does not resize OpenBLAS's pool under the others.
+        // Tests run in parallel, so this one changes no process-wide setting.
         #expect(EngineThreads.resolvedCount(requested: 3, cores: 16) == 3)
         #expect(EngineThreads.resolvedCount(requested: nil, cores: 16) == 16)
         #expect(EngineThreads.resolvedCount(requested: 0, cores: 2) == 2)
         #expect(EngineThreads.threadCount >= 1)
         #expect(!EngineThreads.blasCoreName.isEmpty && EngineThreads.blasCoreName != "unknown")
+        // One scheme: once a model exists, OpenBLAS runs single-threaded inside the engine's workers.
+        let net = UNet(config: UNetConfig(inChannels: 1, classes: 2, baseWidth: 2, depth: 1))
+        #expect(net.threadCount == EngineThreads.threadCount)
+        #expect(EngineThreads.blasThreadCount == 1)
     }
 }
