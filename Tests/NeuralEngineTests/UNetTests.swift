@@ -186,3 +186,19 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         #expect(EngineThreads.blasThreadCount == 1)
     }
 }
+
+extension UNetTests {
+    /// A smaller batch after a larger one reuses the plan and gives the same per-image results.
+    @Test func smallerBatchReusesThePlan() {
+        let net = UNet(config: tiny, seed: 6)
+        net.mode = .eval
+        let (input, _) = syntheticBatch(n: 3, size: 8, seed: 2)
+        input.withUnsafeBufferPointer { net.forward($0, batch: 3, height: 8, width: 8) }
+        let all = net.withLogits { Array($0) }
+        let last = Array(input[128...])  // image 2 alone
+        last.withUnsafeBufferPointer { net.forward($0, batch: 1, height: 8, width: 8) }
+        let one = net.withLogits { Array($0) }
+        #expect(one.count == 3 * 64)
+        #expect(one == Array(all[(2 * 3 * 64)...]))  // eval mode: images are independent
+    }
+}
