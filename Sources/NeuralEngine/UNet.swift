@@ -23,7 +23,7 @@ public final class UNet {
     private var plan: UNetPlan?
     private var workspace = Workspace(capacity: 1)
     private var argmaxBuffer: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
-    private var dropoutRNG: SeededGenerator
+    var dropoutRNG: SeededGenerator  // internal: tests pin the mask
     private var forwardMode: EngineMode = .train
     /// Images in the last forward (at most the plan's capacity `plan.n`).
     private var batch = 0
@@ -190,7 +190,7 @@ public final class UNet {
                            partials: ws(plan.partials), workers: plan.workers)
         }
         let hd = h >> config.depth, wd = w >> config.depth
-        if config.dropout > 0 && forwardMode == .train {
+        if config.dropout > 0 {
             dropoutBackward(dinp: ws(plan.bottleneck[1].da), dout: ws(plan.ddropped), mask: ws(plan.dropMask),
                             count: n * config.width(level: config.depth) * hd * wd)
         }
@@ -211,7 +211,7 @@ public final class UNet {
     /// deepest level, else the decoder output one level down.
     private func upInput(level i: Int, _ plan: UNetPlan) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
         if i == config.depth - 1 {
-            if config.dropout > 0 && forwardMode == .train { return (ws(plan.dropped), ws(plan.ddropped)) }
+            if config.dropout > 0 { return (ws(plan.dropped), ws(plan.ddropped)) }
             return (ws(plan.bottleneck[1].a), ws(plan.bottleneck[1].da))
         }
         return (ws(plan.dec[i + 1][1].a), ws(plan.dec[i + 1][1].da))
@@ -269,7 +269,4 @@ public final class UNet {
             softmaxForward(out: $0.baseAddress!, inp: ws(plan.logits), n: batch, c: config.classes, hw: plan.h * plan.w)
         }
     }
-
-    /// Reads dL/dlogits written by the last `loss` (for tests and custom losses).
-    func dlogitsPointer() -> UnsafeMutablePointer<Float> { ws(current.dlogits) }
 }
