@@ -25,7 +25,8 @@ func im2colChunkRows(ckk: Int, h: Int, w: Int) -> Int {
 /// output gradient, so the count is symmetric in Ci and Co). Give kernels `workers` times this.
 func conv2dColumnCount(ci: Int, co: Int, h: Int, w: Int, k: Int, rowsPerChunk: Int? = nil) -> Int {
     guard k > 1 else { return 0 }
-    return [ci * k * k, co * k * k].map { ckk in ckk * w * min(h, rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w)) }.max()!
+    func count(_ ckk: Int) -> Int { ckk * w * min(h, rowsPerChunk ?? im2colChunkRows(ckk: ckk, h: h, w: w)) }
+    return max(count(ci * k * k), count(co * k * k))
 }
 
 /// Floats of weight- and bias-gradient partials ONE worker needs in a backward with more than

@@ -28,6 +28,13 @@ public struct Adam: Sendable {
 
     public init(config: AdamConfig = AdamConfig()) { self.config = config }
 
+    /// Resumes an optimiser that has done `step` updates (its moments live in the arena).
+    public init(config: AdamConfig, step: Int) {
+        precondition(step >= 0)
+        self.config = config
+        self.step = step
+    }
+
     /// One update of every parameter from its gradient.
     public mutating func update(_ arena: Arena) {
         step += 1

@@ -23,8 +23,10 @@ public final class UNet {
     private var plan: UNetPlan?
     private var workspace = Workspace(capacity: 1)
     private var argmaxBuffer: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
-    private var dropoutRNG: SeededGenerator
+    var dropoutRNG: SeededGenerator  // internal: tests pin the mask
     private var forwardMode: EngineMode = .train
+    /// Images in the last forward (at most the plan's capacity `plan.n`).
+    private var batch = 0
 
     /// Builds the U-Net with Xavier-uniform weights from `seed` (biases 0, BN weight 1).
     public init(config: UNetConfig, seed: UInt64 = 0) {
@@ -65,7 +67,8 @@ public final class UNet {
 
     /// Plans (once per batch shape and mode) the workspace for N images of H x W.
     private func prepare(n: Int, h: Int, w: Int, training: Bool) -> UNetPlan {
-        if let plan, plan.n == n, plan.h == h, plan.w == w, plan.training == training, plan.workers == threadCount { return plan }
+        // A plan for a larger batch serves a smaller one (e.g. the last batch of a volume).
+        if let plan, plan.n >= n, plan.h == h, plan.w == w, plan.training == training, plan.workers == threadCount { return plan }
         plan = nil
         workspace = Workspace(capacity: 1)  // free the old one before allocating the new
         let p = UNetPlan(config: config, layout: layout, n: n, h: h, w: w, training: training, workers: threadCount)
@@ -91,6 +94,7 @@ public final class UNet {
         precondition(input.count == n * config.inChannels * h * w, "input has \(input.count) values, expected \(n)x\(config.inChannels)x\(h)x\(w)")
         let plan = prepare(n: n, h: h, w: w, training: mode == .train)
         forwardMode = mode
+        batch = n
         ws(plan.input).update(from: input.baseAddress!, count: input.count)
         var x = UnsafePointer(ws(plan.input))
         for i in 0..<config.depth {
@@ -156,9 +160,9 @@ public final class UNet {
     /// target: (N, H, W) class indices; info: N entries.
     public func loss(target: UnsafeBufferPointer<Int32>, info: [ImageLabelInfo], using lossFunction: some SegmentationLoss) -> Double {
         let plan = current
-        precondition(target.count == plan.n * plan.h * plan.w && info.count == plan.n, "target or info does not match the batch")
+        precondition(target.count == batch * plan.h * plan.w && info.count == batch, "target or info does not match the batch")
         return lossFunction.loss(logits: ws(plan.logits), target: target.baseAddress!, info: info,
-                                 shape: TensorShape(n: plan.n, c: config.classes, h: plan.h, w: plan.w), dlogits: ws(plan.dlogits))
+                                 shape: TensorShape(n: batch, c: config.classes, h: plan.h, w: plan.w), dlogits: ws(plan.dlogits))
     }
 
     /// Back-propagates the dL/dlogits written by `loss` through the last forward, which must
@@ -167,7 +171,7 @@ public final class UNet {
     public func backward() {
         let plan = current
         precondition(plan.training, "UNet.backward needs a training-mode forward")
-        let n = plan.n, h = plan.h, w = plan.w
+        let n = batch, h = plan.h, w = plan.w
         let p = arena.params, g = arena.grads
         let u0 = ws(plan.dec[0][1].a)
         conv2dBackward(dinp: ws(plan.dec[0][1].da), dweight: g + layout.head.weight, dbias: g + layout.head.bias,
@@ -186,7 +190,7 @@ public final class UNet {
                            partials: ws(plan.partials), workers: plan.workers)
         }
         let hd = h >> config.depth, wd = w >> config.depth
-        if config.dropout > 0 && forwardMode == .train {
+        if config.dropout > 0 {
             dropoutBackward(dinp: ws(plan.bottleneck[1].da), dout: ws(plan.ddropped), mask: ws(plan.dropMask),
                             count: n * config.width(level: config.depth) * hd * wd)
         }
@@ -207,7 +211,7 @@ public final class UNet {
     /// deepest level, else the decoder output one level down.
     private func upInput(level i: Int, _ plan: UNetPlan) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
         if i == config.depth - 1 {
-            if config.dropout > 0 && forwardMode == .train { return (ws(plan.dropped), ws(plan.ddropped)) }
+            if config.dropout > 0 { return (ws(plan.dropped), ws(plan.ddropped)) }
             return (ws(plan.bottleneck[1].a), ws(plan.bottleneck[1].da))
         }
         return (ws(plan.dec[i + 1][1].a), ws(plan.dec[i + 1][1].da))
@@ -253,19 +257,16 @@ public final class UNet {
     /// Reads the logits (N, classes, H, W) of the last forward.
     public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         let plan = current
-        return try body(UnsafeBufferPointer(start: ws(plan.logits), count: plan.n * config.classes * plan.h * plan.w))
+        return try body(UnsafeBufferPointer(start: ws(plan.logits), count: batch * config.classes * plan.h * plan.w))
     }
 
     /// Writes the class probabilities (softmax over channels of the last forward's logits) into
     /// `out` (N, classes, H, W), which must have the right size.
     public func probabilities(into out: inout [Float]) {
         let plan = current
-        precondition(out.count == plan.n * config.classes * plan.h * plan.w)
+        precondition(out.count == batch * config.classes * plan.h * plan.w)
         out.withUnsafeMutableBufferPointer {
-            softmaxForward(out: $0.baseAddress!, inp: ws(plan.logits), n: plan.n, c: config.classes, hw: plan.h * plan.w)
+            softmaxForward(out: $0.baseAddress!, inp: ws(plan.logits), n: batch, c: config.classes, hw: plan.h * plan.w)
         }
     }
-
-    /// Reads dL/dlogits written by the last `loss` (for tests and custom losses).
-    func dlogitsPointer() -> UnsafeMutablePointer<Float> { ws(current.dlogits) }
 }

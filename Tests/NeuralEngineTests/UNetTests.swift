@@ -66,13 +66,18 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         #expect(a.arena.parameterValues("up.0.bias") == [0, 0])
     }
 
-    @Test func wholeNetworkGradientMatchesFiniteDifferences() {
+    /// With dropout the generator is re-seeded before every forward, so all evaluations share
+    /// one mask and the function is differentiable as usual.
+    @Test(arguments: [Float(0), 0.3])
+    func wholeNetworkGradientMatchesFiniteDifferences(dropout: Float) {
         // Float kernels, Double loss accumulation, eps 1e-3: rounding noise ~|L| 1e-7 / 2e-3 ~ 1e-4
         // against O(1) gradients. A perturbation can push a few ReLU inputs or max-pool
         // candidates across a kink, where the difference quotient is meaningless; those
         // coordinates are rare, so at least 95 % of coordinates must agree within 2 %, and the
         // sampled gradient vector as a whole within 3 %. (The per-layer tests check the kinks.)
-        let net = UNet(config: tiny, seed: 3)
+        var config = tiny
+        config.dropout = dropout
+        let net = UNet(config: config, seed: 3)
         let n = 2, h = 8, w = 8
         var rng = SeededGenerator(seed: 99)
         let input = (0..<(n * h * w)).map { _ in rng.nextFloat(bound: 1) }
@@ -80,6 +85,7 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         let info = [ImageLabelInfo](repeating: ImageLabelInfo(), count: n)
         let lossFn = LinearTestLoss(r: Buf(random: n * 3 * h * w, seed: 100))
         func loss() -> Double {
+            net.dropoutRNG = SeededGenerator(seed: 77)
             input.withUnsafeBufferPointer { net.forward($0, batch: n, height: h, width: w) }
             return target.withUnsafeBufferPointer { net.loss(target: $0, info: info, using: lossFn) }
         }
@@ -184,5 +190,21 @@ func syntheticBatch(n: Int, size: Int, seed: UInt64) -> (input: [Float], target:
         let net = UNet(config: UNetConfig(inChannels: 1, classes: 2, baseWidth: 2, depth: 1))
         #expect(net.threadCount == EngineThreads.threadCount)
         #expect(EngineThreads.blasThreadCount == 1)
+    }
+}
+
+extension UNetTests {
+    /// A smaller batch after a larger one reuses the plan and gives the same per-image results.
+    @Test func smallerBatchReusesThePlan() {
+        let net = UNet(config: tiny, seed: 6)
+        net.mode = .eval
+        let (input, _) = syntheticBatch(n: 3, size: 8, seed: 2)
+        input.withUnsafeBufferPointer { net.forward($0, batch: 3, height: 8, width: 8) }
+        let all = net.withLogits { Array($0) }
+        let last = Array(input[128...])  // image 2 alone
+        last.withUnsafeBufferPointer { net.forward($0, batch: 1, height: 8, width: 8) }
+        let one = net.withLogits { Array($0) }
+        #expect(one.count == 3 * 64)
+        #expect(one == Array(all[(2 * 3 * 64)...]))  // eval mode: images are independent
     }
 }
