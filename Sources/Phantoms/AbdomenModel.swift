@@ -53,7 +53,7 @@ struct AbdomenModel: Sendable {
         var wallOuter = skin
         wallOuter.c -= fatCurve.c
         // The cavity stops short of the spine behind: a posterior bulge of the wall.
-        let cavity = wallOuter.scaled(1, plus: -wall - 0.12 * D).adding(b1: 0.12 * D)
+        let cavity = wallOuter.scaled(1, plus: -wall - 0.05 * D).adding(b1: 0.05 * D)
         s.paint(.disk(skin), label: id("subcutaneous_fat"))
         s.paint(.disk(wallOuter), label: id("abdominal_wall_muscle"))
         s.paint(.disk(cavity), label: id("visceral_fat"))
@@ -71,25 +71,37 @@ struct AbdomenModel: Sendable {
         s.paint(.ellipse(SIMD2(-0.05 * W, 0.4 * D), 0.32 * W * leftLobe, 0.22 * D * leftLobe, angle: deg(10)), label: id("liver"))
         let spleen = extent(t, -0.15, 0.4) * m[2]
         s.paint(.ellipse(SIMD2(-0.62 * W, -0.22 * D), 0.16 * W * spleen, 0.32 * D * spleen, angle: deg(-35)), label: id("spleen"))
+        let pancreas = extent(t, 0.2, 0.48) * m[5]
+        s.paint(.ellipse(SIMD2(-0.12 * W, spineY + 0.55 * D), 0.36 * W * pancreas, 11 * pancreas, angle: deg(-18)), label: id("pancreas"))
+        // Organs end at the cavity: the wall and the fat are painted again over them.
+        s.paint(.ring(inner: cavity, outer: wallOuter), label: id("abdominal_wall_muscle"))
+        s.paint(.ring(inner: wallOuter, outer: skin), label: id("subcutaneous_fat"))
+        // Retroperitoneal organs: kidneys, psoas and the great vessels lie behind the cavity.
         let kl = extent(t, 0.18, 0.72) * m[3], kr = extent(t, 0.25, 0.8) * m[4]
         s.paint(.ellipse(SIMD2(-0.36 * W, spineY + 0.12 * D), 30 * kl, 22 * kl, angle: deg(-60)), label: id("kidney_left"))
         s.paint(.ellipse(SIMD2(0.36 * W, spineY + 0.1 * D), 30 * kr, 22 * kr, angle: deg(60)), label: id("kidney_right"))
-        let pancreas = extent(t, 0.2, 0.48) * m[5]
-        s.paint(.ellipse(SIMD2(-0.12 * W, spineY + 0.55 * D), 0.36 * W * pancreas, 11 * pancreas, angle: deg(-18)), label: id("pancreas"))
         let vessel = id("vessel")
         s.paint(.circle(SIMD2(-16, spineY + 0.3 * D), 10.5 * m[6]), label: vessel)
         s.paint(.ellipse(SIMD2(20, spineY + 0.3 * D), 13 * m[7], 9 * m[7]), label: vessel)
         let psoas = (6 + 20 * ramp(t, 0.3, 1)) * m[8]
         for side in [-1.0, 1.0] {
             s.paint(.ellipse(SIMD2(side * (24 + 0.8 * psoas), spineY + 0.08 * D), psoas, psoas * 0.85, angle: 0), label: id("psoas"))
-            s.paint(.ellipse(SIMD2(side * 28, spineY - 0.42 * D), 24 * m[9], 19 * m[9], angle: side * deg(15)), label: id("paraspinal_muscle"))
+        }
+        // Paraspinal muscles in the posterior wall, either side of the spinous process.
+        let back = wallOuter(Harmonics(cos: 0, sin: -1))
+        let para = SIMD2(24 * m[9], 17 * m[9])
+        for side in [-1.0, 1.0] {
+            s.paint(.ellipse(SIMD2(side * (para.x + 5), -(back - para.y - 1)), para.x, para.y, angle: side * deg(12)),
+                    label: id("paraspinal_muscle"))
         }
         let bone = id("bone"), marrow = id("bone_marrow")
         let body = 17 + 4 * t
         s.paint(.circle(SIMD2(0, spineY), body), label: bone)
         s.paint(.circle(SIMD2(0, spineY), body - 1.8), label: marrow)
-        s.paint(.ellipse(SIMD2(0, spineY - body - 20), 4.5, 13), label: bone)
-        s.paint(.circle(SIMD2(0, spineY - body - 7), 7), label: 0, tissue: Tissue.fluid)
+        // The vertebral arch around the spinal canal, and the spinous process behind it.
+        s.paint(.ellipse(SIMD2(0, spineY - body - 8), 13, 10), label: bone)
+        s.paint(.ellipse(SIMD2(0, spineY - body - 28), 4, 12), label: bone)
+        s.paint(.circle(SIMD2(0, spineY - body - 8), 7), label: 0, tissue: Tissue.fluid)
         s.reach = skin.maximum + 1
         return s
     }

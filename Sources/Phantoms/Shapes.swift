@@ -65,6 +65,8 @@ struct PolarPoint {
 enum Shape: Sendable {
     /// `r < R(θ)`.
     case disk(Radius)
+    /// `inner(θ) ≤ r < outer(θ)`.
+    case ring(inner: Radius, outer: Radius)
     /// An ellipse with centre `c`, semi-axes `a` (along the direction at `angle`) and `b`.
     case ellipse(c: SIMD2<Double>, a: Double, b: Double, cosA: Double, sinA: Double)
     /// Angles `β + γ r ≤ θ < β + γ r + width` (mod 2π) with `inner < r < outer(θ)`: a slice
@@ -81,6 +83,8 @@ enum Shape: Sendable {
         switch self {
         case .disk(let R):
             return q.r < R(q.h)
+        case .ring(let inner, let outer):
+            return q.r >= inner(q.h) && q.r < outer(q.h)
         case .ellipse(let c, let a, let b, let ca, let sa):
             guard a > 0 && b > 0 else { return false }
             let d = q.p - c
@@ -97,6 +101,9 @@ enum Shape: Sendable {
         switch self {
         case .disk(let R):
             out.append(R(h))
+        case .ring(let inner, let outer):
+            out.append(inner(h))
+            out.append(outer(h))
         case .ellipse(let c, let a, let b, let ca, let sa):
             guard a > 0 && b > 0 else { return }
             // Ray s·(cosθ, sinθ) in the ellipse frame: o' + s d', solve |(o'+s d')/(a,b)|² = 1.
@@ -148,7 +155,7 @@ struct Layer: Sendable {
         self.label = label
         self.tissue = tissue
         switch shape {
-        case .disk(let R): bound = SIMD3(0, 0, R.maximum * R.maximum)
+        case .disk(let R), .ring(_, let R): bound = SIMD3(0, 0, R.maximum * R.maximum)
         case .ellipse(let c, let a, let b, _, _): bound = SIMD3(c.x, c.y, max(a, b) * max(a, b))
         case .wedge(_, _, _, _, let outer): bound = SIMD3(0, 0, outer.maximum * outer.maximum)
         }
