@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // MARK: C libraries, one module each, each imported by exactly one Swift module.
@@ -38,6 +39,7 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
 
         // MARK: Imaging layer.
         .target(name: "ImagingCore"),
@@ -48,11 +50,19 @@ let package = Package(
         // MARK: Learning layer.
         .target(name: "NeuralEngine", dependencies: ["COpenBLAS"]),
 
+        // MARK: Anatomy, phantoms and measurement.
+        .target(
+            name: "Anatomy",
+            dependencies: ["ImagingCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
+        .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
+
         // MARK: The one executable.
         .executableTarget(
             name: "segvol",
             dependencies: [
-                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine",
+                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -66,5 +76,12 @@ let package = Package(
         // Runs the built executable; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "segvolTests", dependencies: ["segvol"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
+        .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore"]),
+        .testTarget(
+            name: "PhantomsTests",
+            dependencies: ["Phantoms", "Anatomy", "ImagingCore", "DICOMIO", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
     ]
 )

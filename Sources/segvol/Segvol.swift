@@ -8,7 +8,7 @@ struct Segvol: ParsableCommand {
         commandName: "segvol",
         abstract: "Segment and measure muscles, tissues and organs in MRI and CT.",
         version: segvolVersion,
-        subcommands: [ConvertCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [ConvertCommand.self, InfoCommand.self, BenchCommand.self, PhantomCommand.self]
     )
 }
 
