@@ -11,7 +11,21 @@ BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/segvol
 CORPUS ?= ../shared/corpus
 DEMO ?= demo
 
-.PHONY: all deps build run test clean
+# Install locations (FHS). `make install PREFIX=/usr UNITDIR=/usr/lib/systemd/system` for a
+# package; DESTDIR stages everything under another root.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/segvol
+DOCDIR ?= $(PREFIX)/share/doc/segvol
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+TMPFILESDIR ?= $(SYSCONFDIR)/tmpfiles.d
+# The paths the shipped units and configuration name, rewritten to the ones above.
+UNIT_SED = -e 's\#/usr/local/bin/segvol\#$(BINDIR)/segvol\#g' -e 's\#/usr/local/share/doc/segvol\#$(DOCDIR)\#g' \
+           -e 's\#/etc/segvol/segvol.toml\#$(SYSCONFDIR)/segvol/segvol.toml\#g' -e 's\#/usr/local/share/segvol\#$(DATADIR)\#g'
+
+.PHONY: all deps build run test clean install
 
 all: build
 
@@ -43,6 +57,28 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	SEGVOL_CORPUS=$(abspath $(CORPUS)) $(SWIFT) test --skip-build --parallel
+
+## install: binary, systemd units, sysusers.d/tmpfiles.d snippets, the default configuration
+## (never overwriting an existing /etc/segvol/segvol.toml), the model and the operations guide.
+install: build
+	install -Dm755 $(BIN) $(DESTDIR)$(BINDIR)/segvol
+	for unit in segvol.service segvol-train.service segvol-train.timer; do \
+	  sed $(UNIT_SED) systemd/$$unit > systemd/.$$unit.install && \
+	  install -Dm644 systemd/.$$unit.install $(DESTDIR)$(UNITDIR)/$$unit && rm -f systemd/.$$unit.install || exit 1; \
+	done
+	install -Dm644 systemd/segvol.sysusers $(DESTDIR)$(SYSUSERSDIR)/segvol.conf
+	install -Dm644 systemd/segvol.tmpfiles $(DESTDIR)$(TMPFILESDIR)/segvol.conf
+	sed $(UNIT_SED) Config/segvol.toml > Config/.segvol.toml.install
+	install -Dm644 Config/.segvol.toml.install $(DESTDIR)$(DATADIR)/segvol.toml.default
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/segvol/segvol.toml ]; then \
+	  echo "segvol: keeping $(DESTDIR)$(SYSCONFDIR)/segvol/segvol.toml (the new default is $(DATADIR)/segvol.toml.default)"; \
+	else install -Dm644 Config/.segvol.toml.install $(DESTDIR)$(SYSCONFDIR)/segvol/segvol.toml; fi
+	rm -f Config/.segvol.toml.install
+	@if [ -f Models/plan.json ]; then \
+	  mkdir -p $(DESTDIR)$(DATADIR)/models/default && cp -R Models/. $(DESTDIR)$(DATADIR)/models/default/; fi
+	install -Dm644 docs/operations.md $(DESTDIR)$(DOCDIR)/operations.md
+	@echo "segvol installed. As root: systemd-sysusers; systemd-tmpfiles --create segvol.conf;"
+	@echo "  segvol check-config --config $(SYSCONFDIR)/segvol/segvol.toml; systemctl daemon-reload; systemctl enable --now segvol"
 
 clean:
 	rm -rf .build $(DEMO)

@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: C libraries, one module each, each imported by exactly one Swift module.
@@ -58,13 +59,20 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
         .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
 
+        // MARK: The daemon: configuration, systemd integration, the spool.
+        .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Spool", dependencies: ["Configuration", .product(name: "Logging", package: "swift-log")]),
+
         // MARK: The one executable.
         .executableTarget(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
+                "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -83,5 +91,10 @@ let package = Package(
             dependencies: ["Phantoms", "Anatomy", "ImagingCore", "DICOMIO", "NIfTIIO"],
             swiftSettings: niftiInclude
         ),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
     ]
 )

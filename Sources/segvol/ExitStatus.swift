@@ -17,6 +17,12 @@ enum ExitStatus {
     static let noInput: Int32 = 66
     /// An output could not be written.
     static let cannotCreate: Int32 = 73
+    /// Another instance holds the site's lock (`serve`), or the site cannot be used.
+    static let unavailable: Int32 = 69
+    /// Internal software error (a daemon loop failure that is not the input's fault).
+    static let software: Int32 = 70
+    /// The configuration is invalid (`check-config`, `serve`, `status`).
+    static let config: Int32 = 78
 
     /// The exit status for a refusal.
     static func forError(_ error: ImagingError) -> Int32 {

@@ -1,14 +1,16 @@
 import ArgumentParser
 
-/// The one executable. Subcommands arrive with their issues (serve, process, train, models,
-/// phantom, status, check-config); today: convert, info, bench.
+/// The one executable. Subcommands arrive with their issues (process, train, models, phantom);
+/// today: convert, info, bench, serve, worker, status, check-config. Async because `serve` runs
+/// a swift-service-lifecycle ServiceGroup; the other commands stay synchronous.
 @main
-struct Segvol: ParsableCommand {
+struct Segvol: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segvol",
         abstract: "Segment and measure muscles, tissues and organs in MRI and CT.",
         version: segvolVersion,
-        subcommands: [ConvertCommand.self, InfoCommand.self, BenchCommand.self, PhantomCommand.self]
+        subcommands: [ConvertCommand.self, InfoCommand.self, PhantomCommand.self, BenchCommand.self,
+                      ServeCommand.self, WorkerCommand.self, StatusCommand.self, CheckConfigCommand.self]
     )
 }
 

@@ -1,0 +1,96 @@
+import Configuration
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
+import Synchronization
+import SystemdSupport
+
+/// Set by SIGHUP, consumed by the main loop.
+private let reloadRequested = Atomic<Bool>(false)
+
+/// The daemon's main loop as a Service: recovery and a first rescan, then READY=1; every tick
+/// the spool engine runs once, STATUS= follows its changes and WATCHDOG=1 goes out at half the
+/// watchdog period (so a stalled loop stops the pings and systemd restarts the service).
+/// SIGHUP: RELOADING=1, re-read and validate the configuration (the old one stays on error),
+/// READY=1. Graceful shutdown: STOPPING=1, the running job finishes or is re-queued.
+final class DaemonService: Service, @unchecked Sendable {
+    // The engine is touched only from run(), one task: @unchecked Sendable is sound here.
+    let engine: SpoolEngine
+    let configPath: String
+    let logger: Logger
+    let exitWhenIdle: Bool
+    let notifier = SystemdNotifier()
+    static let tick: Duration = .milliseconds(100)
+
+    init(engine: SpoolEngine, configPath: String, logger: Logger, exitWhenIdle: Bool) {
+        self.engine = engine
+        self.configPath = configPath
+        self.logger = logger
+        self.exitWhenIdle = exitWhenIdle
+    }
+
+    func run() async throws {
+        let hangup = Self.trapHangup()
+        defer { hangup.cancel() }
+        notifier.status("Recovering unfinished jobs")
+        _ = try engine.recover()
+        engine.scanInboxes()
+        notifier.ready(status: engine.statusLine())
+        engine.statusChanged = false
+        logger.notice("segvol ready", metadata: ["status": "\(engine.statusLine())"])
+
+        var lastPing: ContinuousClock.Instant?
+        func pingIfDue() {
+            guard let cadence = notifier.watchdogCadence else { return }
+            let now = ContinuousClock.now
+            if lastPing.map({ now - $0 >= cadence }) ?? true {
+                notifier.watchdog()
+                lastPing = now
+            }
+        }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) { reload() }
+            engine.tick()
+            if engine.statusChanged {
+                engine.statusChanged = false
+                notifier.status(engine.statusLine())
+            }
+            pingIfDue()
+            if exitWhenIdle && engine.isIdle { break }
+            try? await Task.sleep(for: Self.tick)
+        }
+        notifier.stopping(status: "Stopping: \(engine.statusLine())")
+        logger.notice("segvol stopping")
+        await engine.stop { duration in
+            pingIfDue()
+            try? await Task.sleep(for: duration)
+        }
+        logger.notice("segvol stopped", metadata: ["status": "\(engine.statusLine())"])
+    }
+
+    /// SIGHUP handling: the signal is ignored by default disposition and delivered to a dispatch
+    /// source, which only sets a flag (the loop does the work).
+    static func trapHangup() -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { reloadRequested.store(true, ordering: .releasing) }
+        source.resume()
+        return source
+    }
+
+    func reload() {
+        notifier.reloading()
+        do {
+            let new = try ConfigLoader.load(path: configPath)
+            try ConfigLoader.checkFileSystem(new, file: configPath)
+            try engine.apply(new, file: configPath)
+            logger.notice("configuration reloaded", metadata: ["event": "reload", "result": "applied"])
+        } catch {
+            logger.error("configuration reload refused; keeping the old configuration",
+                         metadata: ["event": "reload", "result": "refused", "key": "\(error.key)", "error": "\(error.message)"])
+        }
+        notifier.ready(status: engine.statusLine())
+    }
+}

@@ -1,0 +1,186 @@
+import DICOMIO
+import Foundation
+import ImagingCore
+import Logging
+import NIfTIIO
+import Spool
+
+/// Runs one job in the worker: pre-check → convert → stages per scan → durable outbox folder.
+///
+/// Multi-series policy: every DICOM series in a drop that converts is its own scan, written to
+/// `outbox/<job>/series<N>/` (N = SeriesNumber, or an index); a drop that yields one scan writes
+/// straight into `outbox/<job>/`. Series that do not convert are listed in the manifest's
+/// `refused`; the job fails only when no scan converts.
+struct JobRunner {
+    var jobDir: String
+    var outbox: String
+    var logger: Logger
+    var stages: [any ScanStage]
+
+    /// A refusal to report through result.json and the exit status.
+    struct Refused: Error {
+        var code: String
+        var message: String
+        var stage: String
+        var status: Int32
+    }
+
+    func run() -> Int32 {
+        let jobID = (jobDir as NSString).lastPathComponent
+        guard let data = FileManager.default.contents(atPath: jobDir + "/job.json"),
+              let record = try? JSONDecoder().decode(JobRecord.self, from: data) else {
+            return finish(Refused(code: "lost_record", message: "The job record work/\(jobID)/job.json is missing or unreadable.", stage: "worker", status: WorkerExit.badInput), job: jobID)
+        }
+        var log = logger
+        log[metadataKey: "job"] = "\(record.id)"
+        log[metadataKey: "region"] = "\(record.region)"
+        let final = outbox + "/" + record.id
+        if FileManager.default.fileExists(atPath: final + "/manifest.json") {
+            log.info("outputs already complete; reusing them", metadata: ["stage": "finish"])
+            return WorkerExit.done
+        }
+        do {
+            try process(record, logger: log, final: final)
+            return WorkerExit.done
+        } catch let refused as Refused {
+            return finish(refused, job: record.id)
+        } catch {
+            return finish(Refused(code: "worker_failed", message: "\(error)", stage: "worker", status: WorkerExit.cannotWrite), job: record.id)
+        }
+    }
+
+    /// Writes result.json (best effort) and returns the exit status.
+    func finish(_ refused: Refused, job: String) -> Int32 {
+        let result = WorkerResult(code: refused.code, message: refused.message, stage: refused.stage)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let bytes = try? encoder.encode(result) { try? Durable.write(Array(bytes), to: jobDir + "/result.json") }
+        var log = logger
+        log[metadataKey: "job"] = "\(job)"
+        log.warning("job refused by the worker", metadata: ["stage": "\(refused.stage)", "code": "\(refused.code)"])
+        return refused.status
+    }
+
+    func process(_ record: JobRecord, logger: Logger, final: String) throws {
+        let clock = ContinuousClock(), start = clock.now
+        var timings: [String: Double] = [:]
+        func lap(_ name: String, since: ContinuousClock.Instant) { timings[name, default: 0] += (clock.now - since).seconds }
+
+        // Pre-check: regular files only, hashed, nothing followed or opened that is not ours.
+        let drop = jobDir + "/drop/" + record.dropName
+        var t = clock.now
+        let isFolder = (try? FileManager.default.attributesOfItem(atPath: drop)[.type] as? FileAttributeType) == .typeDirectory
+        let inputs: [InputFile]
+        do { inputs = try InputFiles.collect(drop: drop) } catch let error as SpoolError {
+            throw Refused(code: error.code.rawValue, message: "\(error.message). \(error.remedy)", stage: "precheck",
+                          status: error.code == .io ? WorkerExit.cannotWrite : WorkerExit.badInput)
+        }
+        lap("precheck", since: t)
+
+        // Convert: NIfTI (one file) or DICOM (files found by content; each series a scan).
+        t = clock.now
+        let paths = inputs.map { isFolder ? drop + "/" + $0.path : drop }
+        var scans: [(dir: String, scan: Scan)] = []
+        var refused: [JobManifest.Refusal] = []
+        var skipped: [JobManifest.Refusal] = []
+        if !isFolder && InputLoader.isNIfTI(drop) {
+            do { scans = [(".", try NIfTIReader.readImage(path: drop))] } catch let error as ImagingError {
+                throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "convert", status: WorkerExit.badInput)
+            }
+        } else {
+            let result: DICOMReadResult
+            do { result = try DICOMReader.read(paths: paths) } catch {
+                throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "convert", status: WorkerExit.badInput)
+            }
+            skipped = result.skipped.map { .init(label: relative($0.path, drop: drop), code: $0.code.rawValue, reason: $0.reason) }
+            var used = Set<String>()
+            for (index, outcome) in result.series.enumerated() {
+                switch outcome.result {
+                case .success(let scan):
+                    var dir = "series\(scan.metadata.seriesNumber ?? index + 1)"
+                    while used.contains(dir) { dir += "_\(index + 1)" }
+                    used.insert(dir)
+                    scans.append((dir, scan))
+                case .failure(let error):
+                    refused.append(.init(label: outcome.key, code: error.code.rawValue, reason: error.reason))
+                }
+            }
+            if scans.count == 1 { scans[0].dir = "." }
+            guard !scans.isEmpty else {
+                let first = refused.first
+                throw Refused(code: first?.code ?? "no_scan", message: "No series of the drop could be converted: \(first?.reason ?? "no image series").",
+                              stage: "convert", status: WorkerExit.badInput)
+            }
+        }
+        lap("convert", since: t)
+        logger.info("converted", metadata: ["stage": "convert", "scans": "\(scans.count)", "refused": "\(refused.count)"])
+
+        // Stages write into outbox/.tmp-<job>/, renamed into place at the end.
+        let temp = outbox + "/.tmp-" + record.id
+        try? Durable.removeTree(temp)
+        var entries: [JobManifest.ScanEntry] = []
+        do {
+            try Durable.makeDirectory(temp)
+            for (dir, scan) in scans {
+                let directory = dir == "." ? temp : temp + "/" + dir
+                if dir != "." { try Durable.makeDirectory(directory) }
+                let context = StageContext(directory: directory, job: record.id, region: record.region, logger: logger)
+                var outputs: [JobManifest.OutputFile] = []
+                for stage in stages {
+                    t = clock.now
+                    let files: [String]
+                    do { files = try stage.run(scan, context: context) } catch let error as ImagingError where error.code != .writeFailed {
+                        throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: stage.name, status: WorkerExit.badInput)
+                    }
+                    for file in files {
+                        let path = directory + "/" + file
+                        try Durable.syncFile(path)
+                        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                        outputs.append(.init(path: dir == "." ? file : dir + "/" + file, sha256: try SHA256.hash(path: path), bytes: Int64(size ?? 0)))
+                    }
+                    lap(stage.name, since: t)
+                }
+                if dir != "." { try Durable.syncDirectory(directory) }
+                entries.append(entry(dir: dir, scan: scan, outputs: outputs))
+            }
+            guard InputFiles.unchanged(inputs, drop: drop, isFolder: isFolder) else {
+                throw Refused(code: "input_changed", message: "An input file changed after the drop was claimed; the writer was still copying. Drop it again once the copy is complete.",
+                              stage: "precheck", status: WorkerExit.badInput)
+            }
+            timings["total"] = (clock.now - start).seconds
+            let manifest = JobManifest(job: record.id, region: record.region, inputs: inputs, scans: entries, refused: refused,
+                                       skippedFiles: skipped, stages: stages.map { .init(name: $0.name, parameters: $0.parameters) },
+                                       timings: timings, createdAt: ISO8601DateFormatter().string(from: Date()))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try Durable.write(Array(try encoder.encode(manifest)), to: temp + "/manifest.json")
+            try Durable.rename(temp, final)
+        } catch let error as ImagingError {
+            try? Durable.removeTree(temp)
+            throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "write", status: WorkerExit.cannotWrite)
+        } catch let error as SystemCallError {
+            try? Durable.removeTree(temp)
+            throw Refused(code: error.isNoSpace ? "no_space" : "write_failed", message: "\(error)", stage: "write", status: WorkerExit.cannotWrite)
+        } catch {
+            try? Durable.removeTree(temp)
+            throw error
+        }
+        logger.info("outputs written", metadata: ["stage": "finish", "seconds": "\(timings["total"] ?? 0)"])
+    }
+
+    func entry(dir: String, scan: Scan, outputs: [JobManifest.OutputFile]) -> JobManifest.ScanEntry {
+        let m = scan.metadata, grid = scan.image.grid
+        return .init(dir: dir, seriesInstanceUID: m.seriesInstanceUID, seriesNumber: m.seriesNumber, modality: m.modality,
+                     seriesDescription: m.seriesDescription, sourceFormat: m.sourceFormat, shape: grid.shape,
+                     spacingMM: [grid.affine.spacing.x, grid.affine.spacing.y, grid.affine.spacing.z], axisCodes: grid.affine.axisCodes, warnings: scan.warnings, outputs: outputs)
+    }
+
+    func relative(_ path: String, drop: String) -> String {
+        path.hasPrefix(drop + "/") ? String(path.dropFirst(drop.count + 1)) : (path as NSString).lastPathComponent
+    }
+}
+
+extension Duration {
+    /// Seconds as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
