@@ -58,6 +58,7 @@ let package = Package(
         ),
         .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
         .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
+        .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
 
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -69,6 +70,7 @@ let package = Package(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
+                "Segmentation",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,6 +86,7 @@ let package = Package(
         // Runs the built executable; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "segvolTests", dependencies: ["segvol"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling"]),
         .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
         .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore"]),
         .testTarget(
