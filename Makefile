@@ -56,7 +56,7 @@ run: build
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	SEGVOL_CORPUS=$(abspath $(CORPUS)) $(SWIFT) test --skip-build --parallel
 
 ## install: binary, systemd units, sysusers.d/tmpfiles.d snippets, the default configuration
 ## (never overwriting an existing /etc/segvol/segvol.toml), the model and the operations guide.

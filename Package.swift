@@ -40,12 +40,25 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
 
         // MARK: Imaging layer.
         .target(name: "ImagingCore"),
         .target(name: "NIfTIIO", dependencies: ["ImagingCore", "CNIfTI"], swiftSettings: niftiInclude),
         .target(name: "DICOMIO", dependencies: ["ImagingCore", "CDCMTK"]),
         .target(name: "Resampling", dependencies: ["ImagingCore"]),
+
+        // MARK: Learning layer.
+        .target(name: "NeuralEngine", dependencies: ["COpenBLAS"]),
+
+        // MARK: Anatomy, phantoms and measurement.
+        .target(
+            name: "Anatomy",
+            dependencies: ["ImagingCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
+        .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
+        .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
 
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -56,7 +69,8 @@ let package = Package(
         .executableTarget(
             name: "segvol",
             dependencies: [
-                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling",
+                "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
+                "Segmentation",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,6 +83,17 @@ let package = Package(
         .testTarget(name: "NIfTIIOTests", dependencies: ["NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
+        // Runs the built executable; depending on it makes `swift build --build-tests` build it.
+        .testTarget(name: "segvolTests", dependencies: ["segvol"]),
+        .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling"]),
+        .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
+        .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore"]),
+        .testTarget(
+            name: "PhantomsTests",
+            dependencies: ["Phantoms", "Anatomy", "ImagingCore", "DICOMIO", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", .product(name: "Logging", package: "swift-log")]),

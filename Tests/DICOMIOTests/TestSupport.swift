@@ -1,9 +1,13 @@
 import Foundation
 import ImagingCore
 
-/// Where the shared real-file corpus lives (../shared/corpus relative to the package root).
+/// Where the shared real-file corpus lives: $SEGVOL_CORPUS, else ../shared/corpus relative to
+/// the package root.
 enum Corpus {
     static let root: URL = {
+        if let env = ProcessInfo.processInfo.environment["SEGVOL_CORPUS"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
         let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")

@@ -162,9 +162,10 @@ func expectRefusal(_ code: ImagingError.Code, sourceLocation: SourceLocation = #
     return nil
 }
 
-/// The real-file corpus (/work/shared/corpus, i.e. ../shared/corpus from the package root).
+/// The real-file corpus: $SEGVOL_CORPUS, else ../shared/corpus from the package root.
 enum Corpus {
     static let root: String = {
+        if let env = ProcessInfo.processInfo.environment["SEGVOL_CORPUS"], !env.isEmpty { return env }
         let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus").path
     }()

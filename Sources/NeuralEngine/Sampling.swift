@@ -1,0 +1,182 @@
+// The U-Net's resolution changes: 2x2 max-pool with stride 2 (down) and 2x2 transposed
+// convolution with stride 2 (up).
+
+/// Max-pool 2x2, stride 2. out: (N, C, H/2, W/2); inp: (N, C, H, W) with H, W even;
+/// argmax: (N, C, H/2, W/2), the flat input index (within the (H, W) plane) of each maximum.
+/// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch.
+func maxPoolForward(
+    out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
+) {
+    precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
+    let ho = h / 2, wo = w / 2
+    parallelFor(n * c, workers: workers) { plane, _ in
+        let x = inp + plane * h * w
+        let y = out + plane * ho * wo
+        let am = argmax + plane * ho * wo
+        for oy in 0..<ho {
+            for ox in 0..<wo {
+                let i0 = (2 * oy) * w + 2 * ox
+                var best = i0
+                var bestValue = x[i0]
+                // window order (0,1), (1,0), (1,1) after (0,0); strict > keeps the first maximum
+                for t in 0..<3 {
+                    let idx = i0 + (t == 0 ? 1 : t == 1 ? w : w + 1)
+                    if x[idx] > bestValue || x[idx].isNaN {
+                        best = idx
+                        bestValue = x[idx]
+                    }
+                }
+                y[oy * wo + ox] = bestValue
+                am[oy * wo + ox] = Int32(best)
+            }
+        }
+    }
+}
+
+/// Max-pool backward: the gradient goes to the cached argmax only, and ACCUMULATES into dinp
+/// (N, C, H, W) (the pooled tensor's input is also the U-Net skip, whose gradient is written
+/// first). dout, argmax: (N, C, H/2, W/2).
+func maxPoolBackward(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
+) {
+    let hwo = (h / 2) * (w / 2)
+    parallelFor(n * c, workers: workers) { plane, _ in
+        let dx = dinp + plane * h * w
+        let dy = dout + plane * hwo
+        let am = argmax + plane * hwo
+        for i in 0..<hwo { dx[Int(am[i])] += dy[i] }
+    }
+}
+
+/// Transposed convolution 2x2, stride 2, with bias (PyTorch `ConvTranspose2d(ci, co, 2, 2)`):
+/// out[n, o, 2y+a, 2x+b] = bias[o] + sum_c inp[n, c, y, x] * weight[c, o, a, b].
+/// out: (N, Co, 2H, 2W); inp: (N, Ci, H, W); weight: (Ci, Co, 2, 2) (PyTorch's IOHW); bias: (Co);
+/// col: `workers` x (Co*4, H*W) scratch. Work items are images.
+func upConvForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>, workers: Int = 1
+) {
+    let hw = h * w
+    let w2 = 2 * w
+    parallelFor(n, workers: workers) { b, worker in
+        let col = col + worker * co * 4 * hw
+        // col (Co*4, HW) = weight^T (Co*4, Ci) x inp_b (Ci, HW)
+        sgemm(transA: true, transB: false, m: co * 4, n: hw, k: ci, alpha: 1, a: weight, lda: co * 4,
+              b: inp + b * ci * hw, ldb: hw, beta: 0, c: col, ldc: hw)
+        let outB = out + b * co * 4 * hw
+        for o in 0..<co {
+            let bo = bias[o]
+            let dst = outB + o * 4 * hw
+            for k in 0..<4 {
+                let src = col + (o * 4 + k) * hw
+                let a = k / 2, bb = k % 2
+                for y in 0..<h {
+                    let row = dst + (2 * y + a) * w2 + bb
+                    for x in 0..<w { row[2 * x] = src[y * w + x] + bo }
+                }
+            }
+        }
+    }
+}
+
+/// Transposed-convolution backward. dinp (N, Ci, H, W) overwritten when given; dweight
+/// (Ci, Co, 2, 2) and dbias (Co) accumulate; dout: (N, Co, 2H, 2W); col: `workers` x
+/// (Co*4, H*W) scratch; partials: `workers` x (Ci*Co*4 + Co) scratch (unused with one worker).
+func upConvBackward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>,
+    partials: UnsafeMutablePointer<Float>, workers: Int = 1
+) {
+    let hw = h * w
+    let w2 = 2 * w
+    let partialStride = ci * co * 4 + co
+    let active = min(workers, n)
+    if active > 1 { partials.update(repeating: 0, count: active * partialStride) }
+    parallelFor(n, workers: workers) { b, worker in
+        let col = col + worker * co * 4 * hw
+        let dweight = active > 1 ? partials + worker * partialStride : dweight
+        let dbias = active > 1 ? dweight + ci * co * 4 : dbias
+        // gather dcol (Co*4, HW) from dout_b (Co, 2H, 2W)
+        let doutB = dout + b * co * 4 * hw
+        for o in 0..<co {
+            let src = doutB + o * 4 * hw
+            dbias[o] += Float(reduceSum(src, 4 * hw))
+            for k in 0..<4 {
+                let dst = col + (o * 4 + k) * hw
+                let a = k / 2, bb = k % 2
+                for y in 0..<h {
+                    let row = src + (2 * y + a) * w2 + bb
+                    for x in 0..<w { dst[y * w + x] = row[2 * x] }
+                }
+            }
+        }
+        let inpB = inp + b * ci * hw
+        // dweight (Ci, Co*4) += inp_b (Ci, HW) x dcol^T (HW, Co*4)
+        sgemm(transA: false, transB: true, m: ci, n: co * 4, k: hw, alpha: 1, a: inpB, lda: hw,
+              b: col, ldb: hw, beta: 1, c: dweight, ldc: co * 4)
+        // dinp_b (Ci, HW) = weight (Ci, Co*4) x dcol (Co*4, HW)
+        if let dinp {
+            sgemm(transA: false, transB: false, m: ci, n: hw, k: co * 4, alpha: 1, a: weight, lda: co * 4,
+                  b: col, ldb: hw, beta: 0, c: dinp + b * ci * hw, ldc: hw)
+        }
+    }
+    if active > 1 {
+        for wk in 0..<active {
+            let part = partials + wk * partialStride
+            for i in 0..<(ci * co * 4) { dweight[i] += part[i] }
+            for o in 0..<co { dbias[o] += part[ci * co * 4 + o] }
+        }
+    }
+}
+
+/// Direct-loop reference of `upConvForward` (Double accumulation).
+func upConvForwardNaive(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    n: Int, ci: Int, co: Int, h: Int, w: Int
+) {
+    for b in 0..<n {
+        for o in 0..<co {
+            for oy in 0..<(2 * h) {
+                for ox in 0..<(2 * w) {
+                    let y = oy / 2, x = ox / 2, a = oy % 2, bb = ox % 2
+                    var s = Double(bias[o])
+                    for c in 0..<ci {
+                        s += Double(inp[((b * ci + c) * h + y) * w + x]) * Double(weight[((c * co + o) * 2 + a) * 2 + bb])
+                    }
+                    out[((b * co + o) * 2 * h + oy) * 2 * w + ox] = Float(s)
+                }
+            }
+        }
+    }
+}
+
+/// Direct-loop reference of `upConvBackward` (same conventions).
+func upConvBackwardNaive(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    n: Int, ci: Int, co: Int, h: Int, w: Int
+) {
+    dinp?.update(repeating: 0, count: n * ci * h * w)
+    for b in 0..<n {
+        for o in 0..<co {
+            for oy in 0..<(2 * h) {
+                for ox in 0..<(2 * w) {
+                    let y = oy / 2, x = ox / 2, a = oy % 2, bb = ox % 2
+                    let g = dout[((b * co + o) * 2 * h + oy) * 2 * w + ox]
+                    dbias[o] += g
+                    for c in 0..<ci {
+                        let ii = ((b * ci + c) * h + y) * w + x
+                        let wi = ((c * co + o) * 2 + a) * 2 + bb
+                        dweight[wi] += g * inp[ii]
+                        dinp?[ii] += g * weight[wi]
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+internal import CPNG
+import ImagingCore
+import NIfTIIO
+
+extension ImagingError.Code {
+    /// libpng refused to encode a picture.
+    public static let pngFailed = Self("png_failed")
+}
+
+/// An 8-bit picture: grey (1 channel) or RGB (3 channels), rows top to bottom.
+public struct Picture: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+    /// `pixels[(y * width + x) * channels + c]`.
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        precondition(channels == 1 || channels == 3, "a picture is grey or RGB")
+        precondition(pixels.count == width * height * channels, "pixel count does not match the size")
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.pixels = pixels
+    }
+}
+
+/// Encodes pictures as PNG through libpng's simplified API (`png_image_write_to_memory`),
+/// which handles libpng's longjmp error path internally and reports failure as 0, so no
+/// longjmp ever crosses Swift frames.
+public enum PNGWriter {
+    /// The PNG bytes of a picture.
+    public static func encode(_ picture: Picture) throws(ImagingError) -> [UInt8] {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(picture.width)
+        image.height = UInt32(picture.height)
+        image.format = picture.channels == 3 ? 0x02 /* PNG_FORMAT_RGB */ : 0 /* PNG_FORMAT_GRAY */
+        var size = 0
+        let ok = picture.pixels.withUnsafeBytes { px -> Bool in
+            guard png_image_write_to_memory(&image, nil, &size, 0, px.baseAddress, 0, nil) != 0 else { return false }
+            return true
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        let written = ok && picture.pixels.withUnsafeBytes { px in
+            out.withUnsafeMutableBytes { o in png_image_write_to_memory(&image, o.baseAddress, &size, 0, px.baseAddress, 0, nil) != 0 }
+        }
+        guard written else {
+            let message = withUnsafeBytes(of: image.message) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            png_image_free(&image)
+            throw ImagingError(.pngFailed, input: "picture \(picture.width)x\(picture.height)",
+                               reason: "libpng could not encode it: \(message)", remedy: "report this as a bug")
+        }
+        return Array(out.prefix(size))
+    }
+
+    /// Writes a picture durably (temporary name, fsync, rename, directory fsync).
+    public static func write(_ picture: Picture, to path: String) throws {
+        try DurableFile.write(try encode(picture), to: path)
+    }
+}

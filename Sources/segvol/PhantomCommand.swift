@@ -1,0 +1,146 @@
+import Anatomy
+import ArgumentParser
+import DICOMIO
+import Dispatch
+import Foundation
+import ImagingCore
+import NIfTIIO
+import Phantoms
+import Volumetry
+
+/// `segvol phantom`: synthetic thigh, calf or abdomen scans with exact ground truth.
+struct PhantomCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phantom",
+        abstract: "Write synthetic thigh/calf (T1 MR) or abdomen (CT) scans with exact ground truth.",
+        discussion: """
+            Each visit goes to DIR/<subject>-v<visit>/: image.nii.gz (or image/ as a DICOM \
+            series with --dicom), labels.nii.gz (the dataset's label map, with labels.json \
+            naming its values), case.json (the label sidecar) and truth.json (exact volumes). \
+            Datasets: \(PhantomDataset.all.map(\.name).joined(separator: ", ")). See docs/phantoms.md.
+            """
+    )
+
+    @Option(help: "Body region: thigh, calf or abdomen.")
+    var region: String
+
+    @Option(help: "Subject seed (same seed, same bytes).")
+    var seed: UInt64
+
+    @Flag(help: "Both limbs in the field of view (thigh and calf).")
+    var bilateral = false
+
+    @Option(help: "Number of visits of the subject (1...20).")
+    var visits: Int = 1
+
+    @Option(help: "Partial-label dataset to emulate (default: <region>-full).")
+    var dataset: String?
+
+    @Flag(help: "Write the image as a DICOM series instead of NIfTI.")
+    var dicom = false
+
+    @Option(help: "DICOM transfer syntax: \(DICOMTransferSyntax.allCases.map(\.name).joined(separator: ", ")).")
+    var transferSyntax: String = "explicit-le"
+
+    @Option(help: "In-plane matrix, e.g. 512x512 (default: drawn from the seed).")
+    var matrix: String?
+
+    @Option(help: "Number of slices (default: drawn from the seed).")
+    var slices: Int?
+
+    @Flag(help: "Also write preview.png, the middle slice with label outlines.")
+    var png = false
+
+    @Option(help: "Configuration folder holding labels.toml (default: SEGVOL_CONFIG_DIR, /etc/segvol, the source tree).")
+    var config: String?
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String
+
+    var parsedRegion: Region? { Region(rawValue: region) }
+
+    var parsedMatrix: [Int]? {
+        guard let matrix else { return nil }
+        let parts = matrix.lowercased().split(separator: "x").compactMap { Int($0) }
+        return parts.count == 2 && parts.allSatisfy({ (16...2048).contains($0) }) ? parts : nil
+    }
+
+    func validate() throws {
+        guard let r = parsedRegion else { throw ValidationError("unknown region '\(region)'; choose thigh, calf or abdomen") }
+        guard (1...20).contains(visits) else { throw ValidationError("--visits must be in 1...20") }
+        if let dataset {
+            guard let d = PhantomDataset.named(dataset) else {
+                throw ValidationError("unknown dataset '\(dataset)'; choose one of: \(PhantomDataset.all.map(\.name).joined(separator: ", "))")
+            }
+            guard d.region == r else { throw ValidationError("dataset '\(dataset)' is a \(d.region.rawValue) dataset, not \(region)") }
+        }
+        if bilateral && r == .abdomen { throw ValidationError("--bilateral applies to thigh and calf only") }
+        if DICOMTransferSyntax(name: transferSyntax) == nil {
+            throw ValidationError("unknown transfer syntax '\(transferSyntax)'; choose one of: \(DICOMTransferSyntax.allCases.map(\.name).joined(separator: ", "))")
+        }
+        if matrix != nil && parsedMatrix == nil { throw ValidationError("--matrix must look like 512x512") }
+        if let slices, !(1...1000).contains(slices) { throw ValidationError("--slices must be in 1...1000") }
+    }
+
+    func run() throws {
+        let region = parsedRegion!
+        let catalog: LabelCatalog
+        do { catalog = try LabelCatalog.load(configDirectory: config) } catch {
+            report(error)
+            throw ExitCode(ExitStatus.forError(error))
+        }
+        let chosen = dataset.flatMap(PhantomDataset.named) ?? PhantomDataset.full(region)
+        for visit in 1...visits {
+            let request = PhantomRequest(region: region, seed: seed, visit: visit, bilateral: bilateral,
+                                         matrix: parsedMatrix, slices: slices)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let phantom: Phantom
+            do { phantom = try PhantomGenerator.generate(request, catalog: catalog) } catch {
+                report(error)
+                throw ExitCode(ExitStatus.forError(error))
+            }
+            let generated = DispatchTime.now().uptimeNanoseconds
+            let folder = "\(output)/\(request.subject)-v\(visit)"
+            do {
+                try write(phantom, dataset: chosen, catalog: catalog, to: folder)
+            } catch let error as ImagingError {
+                report(error)
+                throw ExitCode(ExitStatus.forError(error))
+            }
+            let done = DispatchTime.now().uptimeNanoseconds
+            let s = phantom.image.shape
+            print(String(format: "%@: %dx%dx%d, %.2f mm x %.1f mm, %@, generated in %.2f s, written in %.2f s",
+                         folder, s[0], s[1], s[2], phantom.truth.parameters.spacingMM, phantom.truth.parameters.sliceThicknessMM,
+                         phantom.image.grid.affine.axisCodes, Double(generated - start) / 1e9, Double(done - generated) / 1e9))
+        }
+    }
+
+    /// Writes one case folder.
+    func write(_ phantom: Phantom, dataset: PhantomDataset, catalog: LabelCatalog, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if dicom {
+            var options = DICOMSeriesWriter.Options()
+            options.transferSyntax = DICOMTransferSyntax(name: transferSyntax)!
+            options.seriesNumber = phantom.metadata.seriesNumber ?? 1
+            if phantom.truth.parameters.modality == "CT" { options.rescaleIntercept = -1024 }
+            try DICOMSeriesWriter.write(phantom.image, metadata: phantom.metadata, to: folder + "/image", options: options)
+        } else {
+            try NIfTIWriter.writeImage(phantom.image, to: folder + "/image.nii.gz", description: phantom.metadata.seriesDescription ?? "segvol phantom")
+        }
+        let (labels, sidecar) = dataset.apply(to: phantom.labels, catalog: catalog, subject: phantom.request.subject,
+                                              visit: phantom.request.visit)
+        let table = LabelTable(entries: sidecar.labels.sorted { $0.key < $1.key }.map { value, target in
+            let first = catalog.class(named: target.names[0])
+            return LabelEntry(id: Int32(value), name: target.names.joined(separator: "+"), color: first?.color)
+        })
+        try NIfTIWriter.writeLabels(labels, table: table, to: folder + "/labels.nii.gz", description: "segvol phantom \(dataset.name)")
+        try DurableFile.write(try sidecar.jsonBytes(), to: folder + "/case.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try DurableFile.write(Array(try encoder.encode(phantom.truth)), to: folder + "/truth.json")
+        if png {
+            let picture = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)
+            try PNGWriter.write(picture, to: folder + "/preview.png")
+        }
+    }
+}
