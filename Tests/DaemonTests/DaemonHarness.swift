@@ -154,3 +154,17 @@ extension DaemonSite {
 /// Every daemon test runs inside this serialized suite: they start real processes with timing
 /// expectations (watchdog cadence, deadlines), so they must not compete with each other.
 @Suite(.serialized) enum DaemonSuite {}
+
+/// Runs `segvol ARGS` to completion; returns its status, stdout and stderr.
+func runSegvol(_ arguments: [String]) throws -> (code: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: segvolBinary!)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}

@@ -21,6 +21,12 @@ extension DaemonSuite {
         #expect(reason.stage == "worker")
         #expect(try Data(contentsOf: URL(fileURLWithPath: site.paths.failed + "/" + id + "/drop/big.nii")) == original)
         #expect(try FileManager.default.contentsOfDirectory(atPath: site.paths.outbox).isEmpty)
+        // `segvol status` tells the operator what happened, with the daemon stopped.
+        let report = try runSegvol(["status", "--config", site.configPath])
+        #expect(report.code == 0)
+        #expect(report.out.contains("daemon: not running"))
+        #expect(report.out.contains("failed: 1 job(s)") && report.out.contains(id + "  [worker_timeout] at worker after 3 attempt(s)"), "\(report.out)")
+        #expect(report.out.contains("queue: 0 job(s)") && report.out.contains("disk: "))
     }
 
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
