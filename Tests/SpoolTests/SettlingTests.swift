@@ -88,6 +88,16 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: site.inbox() + "/.c.nii"))
     }
 
+    @Test func inotifyFindsNewDropsBetweenRescans() throws {
+        let site = TestSite(quietFile: 0.1)
+        site.config.inbox.rescanIntervalSeconds = 3600
+        let engine = try site.engine()
+        runTicks(engine, seconds: 0.3)  // the first full rescan happens now; the next in an hour
+        writeFile(site.inbox() + "/late.nii", [1, 2])
+        runTicks(engine, seconds: 1.0)
+        #expect(site.claimedDrops() == ["late.nii"], "a new drop was not seen without a rescan")
+    }
+
     @Test func diskWatermarkPausesIntakeAndResumes() throws {
         let site = TestSite(quietFile: 0.1)
         site.config.disk.minFreePercent = 99.99
