@@ -12,6 +12,7 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
     public var disk = Disk()
     public var log = Log()
     public var model = Model()
+    public var metrics = Metrics()
 
     public init() {}
 
@@ -118,6 +119,15 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
     public struct Model: Codable, Sendable, Equatable {
         /// Folder with plan.json and weights.safetensors.
         public var dir = "/usr/local/share/segvol/models/default"
+        public init() {}
+    }
+}
+
+extension SegvolConfig {
+    /// Prometheus metrics for node_exporter's textfile collector.
+    public struct Metrics: Codable, Sendable, Equatable {
+        /// Path of the `.prom` file, rewritten atomically on every change; "" writes none.
+        public var textfile = ""
         public init() {}
     }
 }

@@ -62,6 +62,9 @@ extension ConfigLoader {
             throw fail("log.target", "must be \"auto\", \"journal\" or \"stderr\"")
         }
         guard c.model.dir.hasPrefix("/") else { throw fail("model.dir", "must be an absolute path") }
+        guard c.metrics.textfile.isEmpty || (c.metrics.textfile.hasPrefix("/") && c.metrics.textfile.hasSuffix(".prom")) else {
+            throw fail("metrics.textfile", "must be \"\" (off) or an absolute path ending in .prom")
+        }
 
         func positive(_ value: Double, _ key: String, max: Double) throws(ConfigError) {
             guard value.isFinite, value > 0, value <= max else { throw fail(key, "must be a number of seconds above 0 and at most \(Int(max))") }

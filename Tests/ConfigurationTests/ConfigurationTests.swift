@@ -44,6 +44,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ("[bogus]\nx = 1\n", "bogus"),
         ("inbox = 3\n", "inbox"),
         ("[disk]\nmin_free_mb = \"lots\"\n", "disk.min_free_mb"),
+        ("[metrics]\ntextfile = \"segvol.prom\"\n", "metrics.textfile"),
     ])
     func errorsNameTheExactKey(text: String, key: String) {
         do {

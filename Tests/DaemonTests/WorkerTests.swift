@@ -93,6 +93,8 @@ extension DaemonSuite {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(1)))
     func folderOfNIfTIFilesGivesOneScanEachWithHashedOutputs() throws {
         let site = DaemonSite()
+        site.sections["metrics"] = ["textfile": "\"\(site.root)/segvol.prom\""]
+        site.writeConfig()
         let staging = site.root + "/staging"
         try FileManager.default.createDirectory(atPath: staging + "/visit/sub", withIntermediateDirectories: true)
         try site.dropNIfTI("a.nii.gz", region: "calf")
@@ -113,6 +115,10 @@ extension DaemonSuite {
         for dir in ["nifti1", "nifti2"] {
             #expect(FileManager.default.fileExists(atPath: site.paths.outbox + "/" + id + "/" + dir + "/image.nii.gz"))
         }
+        // The Prometheus textfile was rewritten with the final counters.
+        let prom = try String(contentsOfFile: site.root + "/segvol.prom", encoding: .utf8)
+        #expect(prom.contains("\nsegvol_jobs_done_total 1\n") && prom.contains("\nsegvol_jobs_failed_total 0\n") && prom.contains("\nsegvol_queue_jobs 0\n"), "\(prom)")
+        #expect(prom.contains("# TYPE segvol_jobs_done_total counter"))
     }
 
     @Test(.enabled(if: segvolBinary != nil))

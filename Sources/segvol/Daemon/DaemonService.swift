@@ -39,6 +39,7 @@ final class DaemonService: Service, @unchecked Sendable {
         engine.scanInboxes()
         notifier.ready(status: engine.statusLine())
         engine.statusChanged = false
+        engine.writeMetrics()
         logger.notice("segvol ready", metadata: ["status": "\(engine.statusLine())"])
 
         var lastPing: ContinuousClock.Instant?
@@ -56,6 +57,7 @@ final class DaemonService: Service, @unchecked Sendable {
             if engine.statusChanged {
                 engine.statusChanged = false
                 notifier.status(engine.statusLine())
+                engine.writeMetrics()
             }
             pingIfDue()
             if exitWhenIdle && engine.isIdle { break }
@@ -67,6 +69,7 @@ final class DaemonService: Service, @unchecked Sendable {
             pingIfDue()
             try? await Task.sleep(for: duration)
         }
+        engine.writeMetrics()
         logger.notice("segvol stopped", metadata: ["status": "\(engine.statusLine())"])
     }
 
