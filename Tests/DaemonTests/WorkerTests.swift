@@ -121,6 +121,33 @@ extension DaemonSuite {
         #expect(prom.contains("# TYPE segvol_jobs_done_total counter"))
     }
 
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(1)))
+    func sigtermMidJobRequeuesItWithinTheStopTimeoutAndExitsZero() throws {
+        let site = DaemonSite(extra: ["worker": ["stop_timeout_s": "0.2"]])
+        try site.dropRawNIfTI("long.nii", shape: [512, 512, 64])
+        let serve = try site.serve()
+        defer { if serve.isRunning { serve.terminate() } }
+        var worker: Int32 = 0
+        #expect(waitFor(20) {
+            guard let id = site.store.jobIDs(in: site.paths.work).first, let pid = site.store.load(dir: site.paths.work + "/" + id)?.workerPID else { return false }
+            worker = pid
+            return true
+        })
+        let start = Date()
+        serve.terminate()  // SIGTERM
+        #expect(waitExit(serve, 10) == 0)
+        #expect(Date().timeIntervalSince(start) < 3, "stop took longer than the stop timeout allows")
+        #expect(kill(worker, 0) != 0, "the worker outlived the daemon")
+        let id = try #require(site.store.jobIDs(in: site.paths.work).first)
+        let record = try #require(site.store.load(dir: site.paths.work + "/" + id))
+        #expect(record.state == .pending && record.attempts == 0, "\(record)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.paths.outbox).isEmpty)
+        // The next start finishes it.
+        let again = try site.serve(["--exit-when-idle"])
+        #expect(waitExit(again, 60) == 0)
+        #expect(site.store.jobIDs(in: site.paths.archive) == [id])
+    }
+
     @Test(.enabled(if: segvolBinary != nil))
     func checkConfigNamesTheKey() throws {
         let site = DaemonSite(extra: ["inbox": ["quiet_file_s": "\"soon\""]])
