@@ -64,8 +64,21 @@ public final class WorkerProcess {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // The worker gets the daemon's environment minus the service manager's notification
+        // variables: only the daemon speaks to systemd.
+        var envp: [UnsafeMutablePointer<CChar>?] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if !["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID="].contains(where: text.hasPrefix) {
+                envp.append(strdup(entry))
+            }
+            cursor += 1
+        }
+        envp.append(nil)
+        defer { envp.forEach { free($0) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attr, argv, environ)
+        let rc = posix_spawn(&child, executable, &actions, &attr, argv, envp)
         guard rc == 0 else {
             close(fds[1])
             throw SystemCallError(call: "posix_spawn", path: executable, errno: rc)
