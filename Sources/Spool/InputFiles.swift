@@ -38,6 +38,10 @@ public enum InputFiles {
             guard fd >= 0 else {
                 let err = errno
                 if err == ELOOP { throw SpoolError(.unsafeInput, "\(label) is a symbolic link", remedy: "Copy the file itself into the inbox.") }
+                if err == EACCES || err == EPERM {
+                    throw SpoolError(.unreadable, "\(label) is not readable by the daemon's user",
+                                     remedy: "Make dropped files group-readable (umask 027 or 022; the inbox's setgid group is segvol), then drop it again.")
+                }
                 throw SpoolError(.io, "cannot open \(label): \(String(cString: strerror(err)))", remedy: "Check the file's permissions.")
             }
             defer { close(fd) }

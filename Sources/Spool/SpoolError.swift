@@ -14,6 +14,8 @@ public struct SpoolError: Error, CustomStringConvertible, Sendable {
         case tooLarge = "too_large"
         /// The drop holds no file that could be processed.
         case empty
+        /// A file of the drop cannot be read by the daemon's user (permissions).
+        case unreadable
         /// The job record under work/ is missing or unreadable.
         case lostRecord = "lost_record"
     }
