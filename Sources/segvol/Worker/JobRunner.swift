@@ -105,7 +105,7 @@ struct JobRunner {
                         let path = directory + "/" + file
                         try Durable.syncFile(path)
                         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-                        outputs.append(.init(path: dir == "." ? file : dir + "/" + file, sha256: try SHA256.hash(path: path), bytes: Int64(size ?? 0)))
+                        outputs.append(.init(path: dir == "." ? file : dir + "/" + file, sha256: try SHA256.hash(path: path), bytes: Int64(size)))
                     }
                     lap(stage.name, since: t)
                 }
