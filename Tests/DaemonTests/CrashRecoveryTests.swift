@@ -61,7 +61,9 @@ extension DaemonSuite {
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))) as! [String: Any]
             for scan in manifest["scans"] as! [[String: Any]] {
                 for output in scan["outputs"] as! [[String: Any]] {
-                    #expect(sha256(site.paths.outbox + "/" + id + "/" + (output["path"] as! String)) == output["sha256"] as? String)
+                    let path = site.paths.outbox + "/" + id + "/" + (output["path"] as! String)
+                    #expect(sha256(path) == output["sha256"] as? String)
+                    #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == output["bytes"] as? Int)
                 }
             }
             let inputs = manifest["inputs"] as! [[String: Any]]
