@@ -59,27 +59,35 @@ public enum PhantomGenerator {
                                        coverage: 0.32 * length)
         let tc = acqRNG.uniform(0.44, 0.54)
         let zc = length / 2 - tc * length
-        // Reach of each part over the slab, then the in-plane layout.
-        var reach = [Double](repeating: 0, count: parts.count)
-        for (p, part) in parts.enumerated() {
+        // Each part's bounding box over the slab (body-frame offsets from its centre), then the
+        // in-plane layout: limbs side by side with a gap, the field of view centred on the box.
+        var boxes: [(lo: SIMD2<Double>, hi: SIMD2<Double>)] = []
+        for part in parts {
+            var box = (lo: SIMD2<Double>(repeating: .infinity), hi: SIMD2<Double>(repeating: -.infinity))
             for k in stride(from: 0, through: n - 1, by: max(1, n / 12)) + [n - 1] {
-                reach[p] = max(reach[p], part.section(zc + (Double(k) - Double(n - 1) / 2) * dz).reach)
+                let b = part.bounds(part.section(zc + (Double(k) - Double(n - 1) / 2) * dz))
+                box = (pointwiseMin(box.lo, b.lo), pointwiseMax(box.hi, b.hi))
             }
+            boxes.append(box)
         }
-        var half = SIMD2(reach.max()!, reach.max()!)
         if parts.count == 2 {
             let gap = acqRNG.uniform(8, 40)
-            parts[0].centre = SIMD2(-(reach[0] + gap / 2), acqRNG.uniform(-8, 8))
-            parts[1].centre = SIMD2(reach[1] + gap / 2, acqRNG.uniform(-8, 8))
-            half = SIMD2(reach[0] + reach[1] + gap / 2 + 8, max(reach[0], reach[1]) + 8)
+            parts[0].centre = SIMD2(-gap / 2 - boxes[0].hi.x, acqRNG.uniform(-8, 8))
+            parts[1].centre = SIMD2(gap / 2 - boxes[1].lo.x, acqRNG.uniform(-8, 8))
         }
-        let acq = Acquisition.make(rng: &acqRNG, halfExtent: half, n: n, dz: dz, zc: zc, matrix: request.matrix,
-                                   spacing: request.spacing, oblique: request.oblique)
+        var lo = SIMD2<Double>(repeating: .infinity), hi = SIMD2<Double>(repeating: -.infinity)
+        for (p, part) in parts.enumerated() {
+            lo = pointwiseMin(lo, part.centre + boxes[p].lo)
+            hi = pointwiseMax(hi, part.centre + boxes[p].hi)
+        }
+        let half = (hi - lo) / 2
+        let acq = Acquisition.make(rng: &acqRNG, centre: (hi + lo) / 2, halfExtent: half, n: n, dz: dz, zc: zc,
+                                   matrix: request.matrix, spacing: request.spacing, oblique: request.oblique)
         var appRNG = SplitMix64(seed: seed, stream: Stream.appearance.rawValue, visit)
         let appearance = request.region == .abdomen
             ? Appearance.ct(catalog: ids.callAsFunction, rng: &appRNG)
             : Appearance.mr(catalog: ids.callAsFunction, groups: ids.groups, infiltration: infiltration, rng: &appRNG)
-        let body = Body(parts: parts, extent: half)
+        let body = Body(parts: parts)
 
         let raster = Rasterizer(body: body, acquisition: acq, appearance: appearance, seed: seed, visit: visit)
         let (labels, image, counts) = raster.render()

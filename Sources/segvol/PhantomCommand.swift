@@ -48,7 +48,7 @@ struct PhantomCommand: ParsableCommand {
     @Option(help: "Number of slices (default: drawn from the seed).")
     var slices: Int?
 
-    @Flag(help: "Also write preview.png, the middle slice with label outlines.")
+    @Flag(help: "Also write preview.png: the middle slice, plain and with label outlines (radiological view).")
     var png = false
 
     @Option(help: "Configuration folder holding labels.toml (default: SEGVOL_CONFIG_DIR, /etc/segvol, the source tree).")
@@ -139,8 +139,9 @@ struct PhantomCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try DurableFile.write(Array(try encoder.encode(phantom.truth)), to: folder + "/truth.json")
         if png {
-            let picture = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)
-            try PNGWriter.write(picture, to: folder + "/preview.png")
+            let plain = SliceRenderer.renderSlice(phantom.image)
+            let outlined = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)
+            try PNGWriter.write(plain.beside(outlined), to: folder + "/preview.png")
         }
     }
 }
