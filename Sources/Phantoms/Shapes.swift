@@ -124,14 +124,30 @@ enum Shape: Sendable {
             out.append(outer(h))
             // θ - β - γ r = 2πm (start side) or 2πm + width (end side).
             guard gamma != 0 else { return }
-            for side in [0.0, width] {
-                let base = theta - beta - side
+            for twice in 0..<2 {
+                let base = theta - beta - (twice == 0 ? 0 : width)
                 let mLo = Int(((base - gamma * rMax) / (2 * Double.pi)).rounded(.down)) - 1
                 let mHi = Int((base / (2 * Double.pi)).rounded(.up)) + 1
                 for m in min(mLo, mHi)...max(mLo, mHi) {
                     out.append((base - 2 * Double.pi * Double(m)) / gamma)
                 }
             }
+        }
+    }
+}
+
+/// Sorts a short array in place (the few dozen crossings of one ray; faster than `sort()` there).
+@inline(__always) func insertionSort(_ a: inout [Double]) {
+    a.withUnsafeMutableBufferPointer { b in
+        guard b.count > 1 else { return }
+        for i in 1..<b.count {
+            let x = b[i]
+            var j = i - 1
+            while j >= 0 && b[j] > x {
+                b[j + 1] = b[j]
+                j -= 1
+            }
+            b[j + 1] = x
         }
     }
 }
@@ -258,7 +274,7 @@ struct CrossSection: Sendable {
             cuts.append(0)
             cuts.append(reach)
             for shape in shapes { shape.crossings(theta: theta, h: h, rMax: reach, into: &cuts) }
-            cuts.sort()
+            insertionSort(&cuts)
             var previous = 0.0
             for r in cuts where r > previous && r <= reach {
                 let mid = PolarPoint(r: 0.5 * (previous + r), theta: theta, h: h)
