@@ -15,8 +15,11 @@ public enum PhantomGenerator {
         let seed = request.seed, visit = UInt64(request.visit)
         var anatomyRNG = SplitMix64(seed: seed, stream: Stream.anatomy.rawValue)
         var poseRNG = SplitMix64(seed: seed, stream: Stream.pose.rawValue, visit)
-        // Fat infiltration is a subject trait; a visit moves it a little.
-        let infiltration = min(max(anatomyRNG.uniform(0.02, 0.3) + poseRNG.uniform(-0.02, 0.02), 0), 0.35)
+        // Fat infiltration and subcutaneous fat are subject traits; a later visit moves them a
+        // little (±0.02, ±6 %). Visit 1 is the subject's baseline.
+        let baseline = anatomyRNG.uniform(0.02, 0.3)
+        let infiltration = request.visit == 1 ? baseline : min(max(baseline + poseRNG.uniform(-0.02, 0.02), 0), 0.35)
+        let fatScale = request.visit == 1 ? 1 : poseRNG.uniform(0.94, 1.06)
 
         var parts: [Part] = []
         var length = 0.0, fatMM = 0.0
@@ -24,8 +27,8 @@ public enum PhantomGenerator {
         switch request.region {
         case .thigh, .calf:
             let makeModel = { (rng: inout SplitMix64) -> any LimbModel in
-                request.region == .thigh ? ThighModel(rng: &rng, infiltration: infiltration)
-                    : CalfModel(rng: &rng, infiltration: infiltration)
+                request.region == .thigh ? ThighModel(rng: &rng, infiltration: infiltration, fatScale: fatScale)
+                    : CalfModel(rng: &rng, infiltration: infiltration, fatScale: fatScale)
             }
             var rightRNG = anatomyRNG
             let right = makeModel(&rightRNG)
@@ -44,7 +47,7 @@ public enum PhantomGenerator {
                                   section: { z in model.section(at: (L / 2 - z) / L, ids: ids.callAsFunction).build(ids.callAsFunction) }))
             }
         case .abdomen:
-            let model = AbdomenModel(rng: &anatomyRNG)
+            let model = AbdomenModel(rng: &anatomyRNG, fatScale: fatScale)
             length = model.length
             fatMM = model.fat
             let L = length
