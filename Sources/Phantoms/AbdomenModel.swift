@@ -22,11 +22,11 @@ struct AbdomenModel: Sendable {
     let organScale: [Double]
     let bowel: [(c: SIMD2<Double>, a: Double, b: Double, angle: Double, centre: Double, half: Double, gas: Bool)]
 
-    init(rng: inout SplitMix64) {
+    init(rng: inout SplitMix64, fatScale: Double = 1) {
         length = rng.uniform(240, 280)
         halfWidth = rng.uniform(135, 175)
         halfDepth = rng.uniform(95, 130)
-        fat = rng.uniform(8, 35)
+        fat = rng.uniform(8, 35) * fatScale
         visceral = rng.uniform(0, 1)
         wall = rng.uniform(8, 13)
         organScale = (0..<10).map { _ in rng.uniform(0.85, 1.15) }

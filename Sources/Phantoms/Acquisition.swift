@@ -48,10 +48,10 @@ struct Acquisition: Sendable {
         return (n, dz)
     }
 
-    /// Builds the grid around an in-plane half extent (mm, body x and y) and a slab centred
+    /// Builds the grid around an in-plane box (centre and half extent, mm, body x and y) and a slab centred
     /// at body z `zc`. Spacing is drawn in 0.4...1.0 mm and the matrix is the smallest of
     /// 192...512 that holds the anatomy with an 8 mm margin; when 512 cannot, the spacing grows.
-    static func make(rng: inout SplitMix64, halfExtent: SIMD2<Double>, n: Int, dz: Double, zc: Double,
+    static func make(rng: inout SplitMix64, centre: SIMD2<Double>, halfExtent: SIMD2<Double>, n: Int, dz: Double, zc: Double,
                      matrix: [Int]?, spacing: Double?, oblique: Bool?) -> Acquisition {
         let swap = rng.uniform() < 0.5
         var ex = SIMD3<Double>(1, 0, 0), ey = SIMD3<Double>(0, 1, 0), ez = SIMD3<Double>(0, 0, rng.uniform() < 0.5 ? 1 : -1)
@@ -77,7 +77,7 @@ struct Acquisition: Sendable {
         // Centre the field of view on the anatomy, the slab on zc.
         let half = axes[0] * (Double(shape[0] - 1) / 2 * s) + axes[1] * (Double(shape[1] - 1) / 2 * s)
             + axes[2] * (Double(n - 1) / 2 * dz)
-        let g0 = SIMD3(0, 0, zc) - half
+        let g0 = SIMD3(centre.x, centre.y, zc) - half
         var rotation = [SIMD3<Double>(1, 0, 0), SIMD3<Double>(0, 1, 0), SIMD3<Double>(0, 0, 1)]
         var degrees = 0.0
         if oblique ?? (rng.uniform() < 0.5) {

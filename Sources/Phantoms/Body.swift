@@ -23,6 +23,28 @@ struct Part: Sendable {
     /// The cross-section at body-frame z.
     var section: @Sendable (Double) -> CrossSection
 
+    /// The body-frame box (offsets from `centre`) holding a section of this part: the outermost
+    /// boundary crossing on 360 rays, rotated and mirrored into the body frame.
+    func bounds(_ s: CrossSection) -> (lo: SIMD2<Double>, hi: SIMD2<Double>) {
+        var lo = SIMD2<Double>(repeating: .infinity), hi = SIMD2<Double>(repeating: -.infinity)
+        // Wedges lie inside their outer curve, itself inside the skin: only the other shapes bound.
+        let shapes = s.layers.filter { $0.kind != .wedge }.map(\.shape)
+        var cuts: [Double] = []
+        for n in 0..<360 {
+            let theta = Double(n) * .pi / 180
+            let h = Harmonics(cos: cos(theta), sin: sin(theta))
+            cuts.removeAll(keepingCapacity: true)
+            for shape in shapes { shape.crossings(theta: theta, h: h, rMax: s.reach, into: &cuts) }
+            let r = (cuts.filter { $0 > 0 && $0 < s.reach }.max() ?? 0) + 1
+            // Undo `local`: (u', v') = (mirror·u, v), q = rotation(ψ)·(u', v').
+            let u = mirror * r * h.v[1], v = r * h.v[2]
+            let q = SIMD2(u * cosPsi - v * sinPsi, u * sinPsi + v * cosPsi)
+            lo = pointwiseMin(lo, q)
+            hi = pointwiseMax(hi, q)
+        }
+        return (lo, hi)
+    }
+
     /// A body-frame in-plane point in the part's own frame (u lateral or patient-right, v anterior).
     @inline(__always) func local(_ p: SIMD2<Double>) -> SIMD2<Double> {
         let q = p - centre
@@ -46,8 +68,6 @@ struct PartFrame: Sendable {
 /// The anatomy of one scan: one or two parts, and which one holds a point.
 struct Body: Sendable {
     var parts: [Part]
-    /// Largest reach of any part's sections over the scanned slab.
-    var extent: SIMD2<Double>
 
     var frames: [PartFrame] { parts.map { PartFrame(centre: $0.centre, cosPsi: $0.cosPsi, sinPsi: $0.sinPsi, mirror: $0.mirror) } }
 

@@ -21,10 +21,10 @@ struct CalfModel: LimbModel {
     var muscleScale: [Double]
     var blobs: [Blob]
 
-    init(rng: inout SplitMix64, infiltration: Double) {
+    init(rng: inout SplitMix64, infiltration: Double, fatScale: Double = 1) {
         length = rng.uniform(330, 400)
         radius = rng.uniform(40, 50)
-        fat = rng.uniform(3, 12)
+        fat = rng.uniform(3, 12) * fatScale
         tibia = rng.uniform(10.5, 12.5)
         cortex = rng.uniform(3.5, 5)
         fibulaAngle = deg(rng.uniform(-32, -18))

@@ -89,6 +89,10 @@ struct LimbSection {
             angle += width + gap
         }
         for m in deep where m.width > 1e-4 && m.reach > 0 {
+            // A septum of intermuscular fat around the deep muscle (half the ring's gap wide).
+            let rimReach = m.reach + 0.04
+            let rim = inside.scaled(rimReach, plus: (1 - rimReach) * boneRadius)
+            s.paint(.wedge(beta: m.angle - m.width / 2 - gap / 2, width: m.width + gap, gamma: twist, inner: 0, outer: rim), label: imaf)
             let outer = inside.scaled(m.reach, plus: (1 - m.reach) * boneRadius)
             s.paint(.wedge(beta: m.angle - m.width / 2, width: m.width, gamma: twist, inner: 0, outer: outer), label: m.label)
         }

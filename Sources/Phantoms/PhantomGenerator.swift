@@ -15,8 +15,11 @@ public enum PhantomGenerator {
         let seed = request.seed, visit = UInt64(request.visit)
         var anatomyRNG = SplitMix64(seed: seed, stream: Stream.anatomy.rawValue)
         var poseRNG = SplitMix64(seed: seed, stream: Stream.pose.rawValue, visit)
-        // Fat infiltration is a subject trait; a visit moves it a little.
-        let infiltration = min(max(anatomyRNG.uniform(0.02, 0.3) + poseRNG.uniform(-0.02, 0.02), 0), 0.35)
+        // Fat infiltration and subcutaneous fat are subject traits; a later visit moves them a
+        // little (±0.02, ±6 %). Visit 1 is the subject's baseline.
+        let baseline = anatomyRNG.uniform(0.02, 0.3)
+        let infiltration = request.visit == 1 ? baseline : min(max(baseline + poseRNG.uniform(-0.02, 0.02), 0), 0.35)
+        let fatScale = request.visit == 1 ? 1 : poseRNG.uniform(0.94, 1.06)
 
         var parts: [Part] = []
         var length = 0.0, fatMM = 0.0
@@ -24,8 +27,8 @@ public enum PhantomGenerator {
         switch request.region {
         case .thigh, .calf:
             let makeModel = { (rng: inout SplitMix64) -> any LimbModel in
-                request.region == .thigh ? ThighModel(rng: &rng, infiltration: infiltration)
-                    : CalfModel(rng: &rng, infiltration: infiltration)
+                request.region == .thigh ? ThighModel(rng: &rng, infiltration: infiltration, fatScale: fatScale)
+                    : CalfModel(rng: &rng, infiltration: infiltration, fatScale: fatScale)
             }
             var rightRNG = anatomyRNG
             let right = makeModel(&rightRNG)
@@ -44,7 +47,7 @@ public enum PhantomGenerator {
                                   section: { z in model.section(at: (L / 2 - z) / L, ids: ids.callAsFunction).build(ids.callAsFunction) }))
             }
         case .abdomen:
-            let model = AbdomenModel(rng: &anatomyRNG)
+            let model = AbdomenModel(rng: &anatomyRNG, fatScale: fatScale)
             length = model.length
             fatMM = model.fat
             let L = length
@@ -59,27 +62,35 @@ public enum PhantomGenerator {
                                        coverage: 0.32 * length)
         let tc = acqRNG.uniform(0.44, 0.54)
         let zc = length / 2 - tc * length
-        // Reach of each part over the slab, then the in-plane layout.
-        var reach = [Double](repeating: 0, count: parts.count)
-        for (p, part) in parts.enumerated() {
+        // Each part's bounding box over the slab (body-frame offsets from its centre), then the
+        // in-plane layout: limbs side by side with a gap, the field of view centred on the box.
+        var boxes: [(lo: SIMD2<Double>, hi: SIMD2<Double>)] = []
+        for part in parts {
+            var box = (lo: SIMD2<Double>(repeating: .infinity), hi: SIMD2<Double>(repeating: -.infinity))
             for k in stride(from: 0, through: n - 1, by: max(1, n / 12)) + [n - 1] {
-                reach[p] = max(reach[p], part.section(zc + (Double(k) - Double(n - 1) / 2) * dz).reach)
+                let b = part.bounds(part.section(zc + (Double(k) - Double(n - 1) / 2) * dz))
+                box = (pointwiseMin(box.lo, b.lo), pointwiseMax(box.hi, b.hi))
             }
+            boxes.append(box)
         }
-        var half = SIMD2(reach.max()!, reach.max()!)
         if parts.count == 2 {
             let gap = acqRNG.uniform(8, 40)
-            parts[0].centre = SIMD2(-(reach[0] + gap / 2), acqRNG.uniform(-8, 8))
-            parts[1].centre = SIMD2(reach[1] + gap / 2, acqRNG.uniform(-8, 8))
-            half = SIMD2(reach[0] + reach[1] + gap / 2 + 8, max(reach[0], reach[1]) + 8)
+            parts[0].centre = SIMD2(-gap / 2 - boxes[0].hi.x, acqRNG.uniform(-8, 8))
+            parts[1].centre = SIMD2(gap / 2 - boxes[1].lo.x, acqRNG.uniform(-8, 8))
         }
-        let acq = Acquisition.make(rng: &acqRNG, halfExtent: half, n: n, dz: dz, zc: zc, matrix: request.matrix,
-                                   spacing: request.spacing, oblique: request.oblique)
+        var lo = SIMD2<Double>(repeating: .infinity), hi = SIMD2<Double>(repeating: -.infinity)
+        for (p, part) in parts.enumerated() {
+            lo = pointwiseMin(lo, part.centre + boxes[p].lo)
+            hi = pointwiseMax(hi, part.centre + boxes[p].hi)
+        }
+        let half = (hi - lo) / 2
+        let acq = Acquisition.make(rng: &acqRNG, centre: (hi + lo) / 2, halfExtent: half, n: n, dz: dz, zc: zc,
+                                   matrix: request.matrix, spacing: request.spacing, oblique: request.oblique)
         var appRNG = SplitMix64(seed: seed, stream: Stream.appearance.rawValue, visit)
         let appearance = request.region == .abdomen
             ? Appearance.ct(catalog: ids.callAsFunction, rng: &appRNG)
             : Appearance.mr(catalog: ids.callAsFunction, groups: ids.groups, infiltration: infiltration, rng: &appRNG)
-        let body = Body(parts: parts, extent: half)
+        let body = Body(parts: parts)
 
         let raster = Rasterizer(body: body, acquisition: acq, appearance: appearance, seed: seed, visit: visit)
         let (labels, image, counts) = raster.render()

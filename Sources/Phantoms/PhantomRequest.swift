@@ -6,7 +6,7 @@ public struct PhantomRequest: Sendable, Codable, Equatable {
     public var region: Region
     /// The subject: anatomy, sizes and fat infiltration.
     public var seed: UInt64
-    /// The visit (1-based): acquisition, pose, noise and a small change of body fat.
+    /// The visit (1-based): acquisition, pose and noise; after visit 1 also a small change of fat.
     public var visit: Int
     /// Both limbs in the field of view (thigh and calf only).
     public var bilateral: Bool

@@ -4,8 +4,8 @@ import ImagingCore
 /// Renders labels and image voxel by voxel, slices in parallel.
 ///
 /// Labels are the class at each voxel centre. Intensities: a voxel whose 6 neighbours all share
-/// its label takes its tissue's mean; any other voxel averages the tissues at 3×3×3 points
-/// spread evenly through it (partial volume). Then the bias field multiplies and the noise
+/// its label takes its tissue's mean; any other voxel averages the tissues at the 2×2×2 points
+/// at ±¼ voxel from its centre, the centres of its eight octants (partial volume). Then the bias field multiplies and the noise
 /// (Rician for MR, Gaussian for CT) is added, each slice from its own seeded stream.
 struct Rasterizer: Sendable {
     let body: Body
@@ -74,7 +74,8 @@ struct Rasterizer: Sendable {
                         DispatchQueue.concurrentPerform(iterations: nz) { k in
                             var rng = SplitMix64(seed: seed, stream: PhantomGenerator.Stream.noise.rawValue, visit, UInt64(k))
                             var boundary = [Int](repeating: 0, count: 256)
-                            let sub = [sections(at: Double(k) - 1.0 / 3), sections(at: Double(k)), sections(at: Double(k) + 1.0 / 3)]
+                            let offsets = [-0.25, 0.25]
+                            let sub = [sections(at: Double(k) - 0.25), sections(at: Double(k) + 0.25)]
                             var neighbours = [Int32](repeating: 0, count: 6)
                             for j in 0..<ny {
                                 for i in 0..<nx {
@@ -99,16 +100,16 @@ struct Rasterizer: Sendable {
                                     if edge {
                                         boundary[Int(l)] += 1
                                         var sum = 0.0
-                                        for c in 0..<3 {
-                                            for b in -1...1 {
-                                                for a in -1...1 {
-                                                    let s = sample(Double(i) + Double(a) / 3, Double(j) + Double(b) / 3,
-                                                                   Double(k) + Double(c - 1) / 3, sub[c])
+                                        for c in 0..<2 {
+                                            for b in 0..<2 {
+                                                for a in 0..<2 {
+                                                    let s = sample(Double(i) + offsets[a], Double(j) + offsets[b],
+                                                                   Double(k) + offsets[c], sub[c])
                                                     sum += Double(appearance.mean[Int(s.tissue)])
                                                 }
                                             }
                                         }
-                                        signal = sum / 27
+                                        signal = sum / 8
                                     } else {
                                         signal = Double(appearance.mean[Int(TS.base[o])])
                                     }

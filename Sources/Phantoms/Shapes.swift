@@ -20,6 +20,8 @@ struct Harmonics {
 struct Radius: Sendable {
     var c: SIMD8<Double>
 
+    init(c: SIMD8<Double>) { self.c = c }
+
     init(_ c0: Double, a1: Double = 0, b1: Double = 0, a2: Double = 0, b2: Double = 0, a3: Double = 0, b3: Double = 0) {
         c = SIMD8(c0, a1, b1, a2, b2, a3, b3, 0)
     }
@@ -122,14 +124,30 @@ enum Shape: Sendable {
             out.append(outer(h))
             // θ - β - γ r = 2πm (start side) or 2πm + width (end side).
             guard gamma != 0 else { return }
-            for side in [0.0, width] {
-                let base = theta - beta - side
+            for twice in 0..<2 {
+                let base = theta - beta - (twice == 0 ? 0 : width)
                 let mLo = Int(((base - gamma * rMax) / (2 * Double.pi)).rounded(.down)) - 1
                 let mHi = Int((base / (2 * Double.pi)).rounded(.up)) + 1
                 for m in min(mLo, mHi)...max(mLo, mHi) {
                     out.append((base - 2 * Double.pi * Double(m)) / gamma)
                 }
             }
+        }
+    }
+}
+
+/// Sorts a short array in place (the few dozen crossings of one ray; faster than `sort()` there).
+@inline(__always) func insertionSort(_ a: inout [Double]) {
+    a.withUnsafeMutableBufferPointer { b in
+        guard b.count > 1 else { return }
+        for i in 1..<b.count {
+            let x = b[i]
+            var j = i - 1
+            while j >= 0 && b[j] > x {
+                b[j + 1] = b[j]
+                j -= 1
+            }
+            b[j + 1] = x
         }
     }
 }
@@ -141,30 +159,72 @@ enum Shape: Sendable {
 }
 
 /// One painted layer: a shape, the label it writes, and the tissue that sets its intensity.
+///
+/// The shape is kept flat (a kind and plain SIMD fields) rather than as the `Shape` enum: the
+/// per-voxel tests then read fields in place instead of copying a large enum payload.
 struct Layer: Sendable {
-    var shape: Shape
+    enum Kind: UInt8 { case disk, ring, ellipse, wedge }
+    var kind: Kind
     /// Catalog id written into the label map (0: background).
     var label: UInt8
     /// Row of the appearance table (`Tissue`).
     var tissue: UInt8
     /// A circle (centre x, y; radius²) holding the shape: a cheap first test.
-    var bound: SIMD3<Double>
+    var bound: SIMD4<Double>
+    /// Ellipse: (cx, cy, a, b, cos, sin); wedge: (β, width, γ, inner).
+    var p: SIMD8<Double> = .zero
+    /// Disk: R; ring: inner; wedge: outer.
+    var r: SIMD8<Double> = .zero
+    /// Ring: outer.
+    var r2: SIMD8<Double> = .zero
 
     init(shape: Shape, label: UInt8, tissue: UInt8) {
-        self.shape = shape
         self.label = label
         self.tissue = tissue
         switch shape {
-        case .disk(let R), .ring(_, let R): bound = SIMD3(0, 0, R.maximum * R.maximum)
-        case .ellipse(let c, let a, let b, _, _): bound = SIMD3(c.x, c.y, max(a, b) * max(a, b))
-        case .wedge(_, _, _, _, let outer): bound = SIMD3(0, 0, outer.maximum * outer.maximum)
+        case .disk(let R):
+            kind = .disk; r = R.c
+            bound = SIMD4(0, 0, R.maximum * R.maximum, 0)
+        case .ring(let inner, let outer):
+            kind = .ring; r = inner.c; r2 = outer.c
+            bound = SIMD4(0, 0, outer.maximum * outer.maximum, 0)
+        case .ellipse(let c, let a, let b, let ca, let sa):
+            kind = .ellipse; p = SIMD8(c.x, c.y, a, b, ca, sa, 0, 0)
+            bound = SIMD4(c.x, c.y, max(a, b) * max(a, b), 0)
+        case .wedge(let beta, let width, let gamma, let inner, let outer):
+            kind = .wedge; p = SIMD8(beta, width, gamma, inner, 0, 0, 0, 0); r = outer.c
+            bound = SIMD4(0, 0, outer.maximum * outer.maximum, 0)
         }
     }
 
     @inline(__always) func contains(_ q: PolarPoint) -> Bool {
         let dx = q.p.x - bound.x, dy = q.p.y - bound.y
         guard dx * dx + dy * dy < bound.z else { return false }
-        return shape.contains(q)
+        switch kind {
+        case .disk:
+            return q.r < (r * q.h.v).sum()
+        case .ring:
+            return q.r >= (r * q.h.v).sum() && q.r < (r2 * q.h.v).sum()
+        case .ellipse:
+            let a = p[2], b = p[3]
+            guard a > 0 && b > 0 else { return false }
+            let x = (dx * p[4] + dy * p[5]) / a, y = (dy * p[4] - dx * p[5]) / b
+            return x * x + y * y < 1
+        case .wedge:
+            let width = p[1]
+            guard width > 0, q.r > p[3], q.r < (r * q.h.v).sum() else { return false }
+            return positiveAngle(q.theta - p[0] - p[2] * q.r) < width
+        }
+    }
+
+    /// The layer's shape as the enum (for the ray crossings).
+    var shape: Shape {
+        switch kind {
+        case .disk: return .disk(Radius(c: r))
+        case .ring: return .ring(inner: Radius(c: r), outer: Radius(c: r2))
+        case .ellipse: return .ellipse(c: SIMD2(p[0], p[1]), a: p[2], b: p[3], cosA: p[4], sinA: p[5])
+        case .wedge: return .wedge(beta: p[0], width: p[1], gamma: p[2], inner: p[3], outer: Radius(c: r))
+        }
     }
 }
 
@@ -204,6 +264,7 @@ struct CrossSection: Sendable {
     /// error the tests measure (docs/phantoms.md).
     func labelAreas(rays: Int, into area: inout [Double]) {
         let dTheta = 2 * Double.pi / Double(rays)
+        let shapes = layers.map(\.shape)
         var cuts: [Double] = []
         cuts.reserveCapacity(4 * layers.count + 2)
         for n in 0..<rays {
@@ -212,8 +273,8 @@ struct CrossSection: Sendable {
             cuts.removeAll(keepingCapacity: true)
             cuts.append(0)
             cuts.append(reach)
-            for layer in layers { layer.shape.crossings(theta: theta, h: h, rMax: reach, into: &cuts) }
-            cuts.sort()
+            for shape in shapes { shape.crossings(theta: theta, h: h, rMax: reach, into: &cuts) }
+            insertionSort(&cuts)
             var previous = 0.0
             for r in cuts where r > previous && r <= reach {
                 let mid = PolarPoint(r: 0.5 * (previous + r), theta: theta, h: h)

@@ -22,10 +22,10 @@ struct ThighModel: LimbModel {
     var muscleScale: [Double]
     var blobs: [Blob]
 
-    init(rng: inout SplitMix64, infiltration: Double) {
+    init(rng: inout SplitMix64, infiltration: Double, fatScale: Double = 1) {
         length = rng.uniform(340, 430)
         radius = rng.uniform(62, 84)
-        fat = rng.uniform(5, 22)
+        fat = rng.uniform(5, 22) * fatScale
         fatPosterior = rng.uniform(-0.2, 0.35)
         femur = rng.uniform(11.5, 14)
         cortex = rng.uniform(4.5, 6.5)

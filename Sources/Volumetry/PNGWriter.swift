@@ -61,3 +61,20 @@ public enum PNGWriter {
         try DurableFile.write(try encode(picture), to: path)
     }
 }
+
+extension Picture {
+    /// This picture and `other` next to each other (same height and channels), with a
+    /// `gap`-pixel black seam.
+    public func beside(_ other: Picture, gap: Int = 4) -> Picture {
+        precondition(height == other.height && channels == other.channels, "pictures side by side need equal height and channels")
+        let w = width + gap + other.width
+        var out = [UInt8](repeating: 0, count: w * height * channels)
+        for row in 0..<height {
+            let a = row * width * channels, b = row * other.width * channels, o = row * w * channels
+            out.replaceSubrange(o..<o + width * channels, with: pixels[a..<a + width * channels])
+            let o2 = o + (width + gap) * channels
+            out.replaceSubrange(o2..<o2 + other.width * channels, with: other.pixels[b..<b + other.width * channels])
+        }
+        return Picture(width: w, height: height, channels: channels, pixels: out)
+    }
+}

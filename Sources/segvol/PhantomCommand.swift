@@ -48,7 +48,10 @@ struct PhantomCommand: ParsableCommand {
     @Option(help: "Number of slices (default: drawn from the seed).")
     var slices: Int?
 
-    @Flag(help: "Also write preview.png, the middle slice with label outlines.")
+    @Option(help: "Rays per cross-section for the exact volumes (more: slower, more exact; see docs/phantoms.md).")
+    var rays: Int = 2048
+
+    @Flag(help: "Also write preview.png: the middle slice, plain and with label outlines (radiological view).")
     var png = false
 
     @Option(help: "Configuration folder holding labels.toml (default: SEGVOL_CONFIG_DIR, /etc/segvol, the source tree).")
@@ -80,6 +83,7 @@ struct PhantomCommand: ParsableCommand {
         }
         if matrix != nil && parsedMatrix == nil { throw ValidationError("--matrix must look like 512x512") }
         if let slices, !(1...1000).contains(slices) { throw ValidationError("--slices must be in 1...1000") }
+        if !(64...65536).contains(rays) { throw ValidationError("--rays must be in 64...65536") }
     }
 
     func run() throws {
@@ -92,14 +96,16 @@ struct PhantomCommand: ParsableCommand {
         let chosen = dataset.flatMap(PhantomDataset.named) ?? PhantomDataset.full(region)
         for visit in 1...visits {
             let request = PhantomRequest(region: region, seed: seed, visit: visit, bilateral: bilateral,
-                                         matrix: parsedMatrix, slices: slices)
+                                         matrix: parsedMatrix, slices: slices, rays: rays)
             let start = DispatchTime.now().uptimeNanoseconds
+            let cpuStart = processCPUSeconds()
             let phantom: Phantom
             do { phantom = try PhantomGenerator.generate(request, catalog: catalog) } catch {
                 report(error)
                 throw ExitCode(ExitStatus.forError(error))
             }
             let generated = DispatchTime.now().uptimeNanoseconds
+            let cpu = processCPUSeconds() - cpuStart
             let folder = "\(output)/\(request.subject)-v\(visit)"
             do {
                 try write(phantom, dataset: chosen, catalog: catalog, to: folder)
@@ -109,15 +115,19 @@ struct PhantomCommand: ParsableCommand {
             }
             let done = DispatchTime.now().uptimeNanoseconds
             let s = phantom.image.shape
-            print(String(format: "%@: %dx%dx%d, %.2f mm x %.1f mm, %@, generated in %.2f s, written in %.2f s",
+            print(String(format: "%@: %dx%dx%d, %.2f mm x %.1f mm, %@, generated in %.2f s (%.2f s CPU), written in %.2f s",
                          folder, s[0], s[1], s[2], phantom.truth.parameters.spacingMM, phantom.truth.parameters.sliceThicknessMM,
-                         phantom.image.grid.affine.axisCodes, Double(generated - start) / 1e9, Double(done - generated) / 1e9))
+                         phantom.image.grid.affine.axisCodes, Double(generated - start) / 1e9, cpu, Double(done - generated) / 1e9))
         }
     }
 
     /// Writes one case folder.
     func write(_ phantom: Phantom, dataset: PhantomDataset, catalog: LabelCatalog, to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // A rerun replaces the case: no slice of an earlier, longer series may stay behind.
+        for stale in ["image", "image.nii.gz", "preview.png"] where FileManager.default.fileExists(atPath: folder + "/" + stale) {
+            try FileManager.default.removeItem(atPath: folder + "/" + stale)
+        }
         if dicom {
             var options = DICOMSeriesWriter.Options()
             options.transferSyntax = DICOMTransferSyntax(name: transferSyntax)!
@@ -139,8 +149,16 @@ struct PhantomCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try DurableFile.write(Array(try encoder.encode(phantom.truth)), to: folder + "/truth.json")
         if png {
-            let picture = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)
-            try PNGWriter.write(picture, to: folder + "/preview.png")
+            let plain = SliceRenderer.renderSlice(phantom.image)
+            let outlined = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)
+            try PNGWriter.write(plain.beside(outlined), to: folder + "/preview.png")
         }
     }
+}
+
+/// CPU seconds this process has used (all threads).
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }

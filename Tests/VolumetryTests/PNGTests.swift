@@ -40,3 +40,13 @@ import Volumetry
         #expect(Array(p.pixels[n..<n + 3]) == [10, 20, 30])
     }
 }
+
+@Suite struct PictureTests {
+    @Test func besidePlacesBothPicturesWithASeam() {
+        let a = Picture(width: 2, height: 2, channels: 1, pixels: [1, 2, 3, 4])
+        let b = Picture(width: 1, height: 2, channels: 1, pixels: [9, 8])
+        let c = a.beside(b, gap: 1)
+        #expect(c.width == 4 && c.height == 2)
+        #expect(c.pixels == [1, 2, 0, 9, 3, 4, 0, 8])
+    }
+}

@@ -1,0 +1,119 @@
+import Anatomy
+import ImagingCore
+import Resampling
+
+/// A scan made ready for the network: on its region's profile grid (canonical RAS order, axial
+/// slices along the third axis), intensities normalised to [0, 1], with the window that maps
+/// each profile slice onto the network's fixed input size, and the record to go back.
+///
+/// Training and inference share this one path, so a model sees at inference exactly what it was
+/// trained on.
+public struct PreparedScan: Sendable {
+    /// Normalised intensities on `transform.targetGrid`.
+    public var volume: ImageVolume
+    /// Native ↔ profile record (STYLE point 12): labels and probabilities go back through it.
+    public var transform: ProfileTransform
+    /// Where the network's input window sits on each profile slice.
+    public var window: SliceWindow
+
+    /// Number of axial slices (network inputs).
+    public var sliceCount: Int { volume.shape[2] }
+}
+
+/// The centre crop / zero pad between a profile slice (nx × ny) and the network input (W × H):
+/// input pixel (x, y) shows profile voxel (x + offsetX, y + offsetY); outside the slice it is 0.
+public struct SliceWindow: Codable, Equatable, Sendable {
+    public var width: Int
+    public var height: Int
+    public var offsetX: Int
+    public var offsetY: Int
+
+    /// Centres a `width` × `height` window on an `nx` × `ny` slice (negative offsets pad).
+    public init(sliceWidth nx: Int, sliceHeight ny: Int, width: Int, height: Int) {
+        self.width = width
+        self.height = height
+        offsetX = (nx - width) / 2
+        offsetY = (ny - height) / 2
+    }
+
+    /// Copies slice `k` of `volume` into `out` (height × width, row-major: `out[y * width + x]`).
+    public func extract<T>(_ volume: Volume<T>, slice k: Int, fill: T, into out: UnsafeMutablePointer<T>) {
+        let nx = volume.shape[0], ny = volume.shape[1]
+        volume.data.withUnsafeBufferPointer { src in
+            for y in 0..<height {
+                let j = y + offsetY
+                let row = out + y * width
+                guard j >= 0, j < ny else {
+                    row.update(repeating: fill, count: width)
+                    continue
+                }
+                let base = volume.grid.offset(0, j, k)
+                for x in 0..<width {
+                    let i = x + offsetX
+                    row[x] = (i >= 0 && i < nx) ? src[base + i] : fill
+                }
+            }
+        }
+    }
+}
+
+/// Intensity normalisation and preparation of scans for the network.
+public enum Preprocessor {
+    /// Prepares `image` (native grid) for `plan`'s `region`.
+    public static func prepare(_ image: ImageVolume, plan: ModelPlan, region: Region) throws(ImagingError) -> PreparedScan {
+        guard let regionPlan = plan.regions[region.rawValue] else {
+            throw ImagingError(.regionNotInModel, input: "plan.json",
+                               reason: "the model has no plan for region \(region.rawValue) (it covers \(plan.regions.keys.sorted().joined(separator: ", ")))",
+                               remedy: "use a model trained for this region, or drop the scan into the right inbox")
+        }
+        let (profiled, transform) = try toProfile(image, profile: regionPlan.profile)
+        let normalised = normalise(profiled, regionPlan.normalization)
+        let window = SliceWindow(sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1],
+                                 width: plan.inputSize[1], height: plan.inputSize[0])
+        return PreparedScan(volume: normalised, transform: transform, window: window)
+    }
+
+    /// Maps intensities to [0, 1] (clipped) as `n` says. Percentiles are taken over the non-zero
+    /// voxels (zero is the resampling fill and the air outside most MR fields of view).
+    public static func normalise(_ v: ImageVolume, _ n: Normalization) -> ImageVolume {
+        let lo: Double, hi: Double
+        switch n.kind {
+        case .window:
+            (lo, hi) = (n.low, n.high)
+        case .percentile:
+            (lo, hi) = percentiles(v.data, n.low, n.high)
+        }
+        let scale = hi > lo ? Float(1 / (hi - lo)) : 0
+        let offset = Float(lo)
+        return v.map { x in x.isFinite ? min(max((x - offset) * scale, 0), 1) : 0 }
+    }
+
+    /// The `p`-th and `q`-th percentiles (0…100) of the non-zero finite values, from a
+    /// deterministic strided sample of at most 2^20 of them (exact for smaller volumes).
+    static func percentiles(_ data: [Float], _ p: Double, _ q: Double) -> (Double, Double) {
+        let candidates = data.lazy.filter { $0 != 0 && $0.isFinite }
+        var sample: [Float] = []
+        let count = candidates.count
+        guard count > 0 else { return (0, 1) }
+        let stride = max(1, count / (1 << 20))
+        sample.reserveCapacity(count / stride + 1)
+        var n = 0
+        for x in candidates {
+            if n % stride == 0 { sample.append(x) }
+            n += 1
+        }
+        sample.sort()
+        func at(_ pct: Double) -> Double {
+            let pos = min(max(pct / 100, 0), 1) * Double(sample.count - 1)
+            let i = Int(pos.rounded(.down)), f = pos - Double(i)
+            let a = Double(sample[i]), b = Double(sample[min(i + 1, sample.count - 1)])
+            return a + (b - a) * f
+        }
+        return (at(p), at(q))
+    }
+}
+
+extension ImagingError.Code {
+    /// The model has no plan for the scan's region.
+    public static let regionNotInModel = Self("region_not_in_model")
+}
