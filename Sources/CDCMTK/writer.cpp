@@ -4,6 +4,9 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmjpeg/djencode.h>
 #include <dcmtk/dcmjpeg/djrplol.h>
@@ -41,6 +44,23 @@ std::string joinDoubles(const double *v, int n) {
         out += buf;
     }
     return out;
+}
+
+/// Zeroes the pad byte after a JPEG end-of-image marker (FF D9) in every fragment. DCMTK 3.6.7's
+/// JPEG-LS encoder leaves that byte (added to make the fragment length even) uninitialised, so
+/// the same image would otherwise encode to different bytes from run to run.
+void zeroFragmentPadding(DcmDataset *ds, E_TransferSyntax xfer) {
+    DcmElement *elem = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, elem).bad() || elem == nullptr) return;
+    DcmPixelSequence *seq = nullptr;
+    if (OFstatic_cast(DcmPixelData *, elem)->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || seq == nullptr) return;
+    for (unsigned long i = 1; i < seq->card(); ++i) {
+        DcmPixelItem *item = nullptr;
+        Uint8 *bytes = nullptr;
+        if (seq->getItem(item, i).bad() || item == nullptr || item->getUint8Array(bytes).bad() || bytes == nullptr) continue;
+        Uint32 len = item->getLength();
+        if (len >= 3 && bytes[len - 3] == 0xFF && bytes[len - 2] == 0xD9) bytes[len - 1] = 0;
+    }
 }
 
 /// Sets one string attribute; the caller's temporaries live until this call returns.
@@ -118,6 +138,7 @@ int writeSlice(const char *path, const segvol_dcm_slice *s, const uint16_t *pixe
                                        (c.bad() ? std::string(": ") + c.text() : std::string()));
             return 3;
         }
+        zeroFragmentPadding(ds, xfer);
     }
     c = file.saveFile(path, xfer);
     if (c.bad()) { setError(err, err_len, std::string("cannot write DICOM file: ") + c.text()); return 4; }

@@ -41,6 +41,7 @@ public enum DICOMSeriesWriter {
         public var transferSyntax: DICOMTransferSyntax = .explicitLittleEndian
         public var rescaleSlope: Double = 1
         public var rescaleIntercept: Double = 0
+        /// SeriesNumber when the metadata has none.
         public var seriesNumber: Int = 1
         public init() {}
     }
@@ -64,7 +65,10 @@ public enum DICOMSeriesWriter {
 
         let study = metadata.studyInstanceUID ?? newUID()
         let series = metadata.seriesInstanceUID ?? newUID()
-        let frame = newUID()
+        // With a caller-given series UID every other UID derives from it (components appended
+        // under the series' own root), so the same volume and metadata give the same bytes.
+        let derive = metadata.seriesInstanceUID != nil && series.count <= 58
+        let frame = derive ? series + ".0" : newUID()
         // DICOM stores LPS; the row direction is the i axis, the column direction the j axis.
         // LPS↔RAS is an involution, so the one conversion function serves both ways.
         let lps = patientLPSToRAS(grid.affine)
@@ -79,16 +83,17 @@ public enum DICOMSeriesWriter {
             }
             let position = lps.apply(SIMD3(0, 0, Double(k)))
             let path = directory + "/" + String(format: "IM%04d.dcm", k + 1)
+            let instance = derive ? "\(series).\(k + 1)" : newUID()
             try withCStrings([metadata.modality ?? "MR", study, series, frame, metadata.patientID ?? "",
                               metadata.studyDate ?? "", metadata.seriesDescription ?? "",
                               metadata.bodyPartExamined ?? "", metadata.manufacturer ?? "segvol",
-                              options.transferSyntax.rawValue]) { s in
+                              options.transferSyntax.rawValue, instance]) { s in
                 var slice = segvol_dcm_slice()
                 slice.modality = s[0]; slice.study_uid = s[1]; slice.series_uid = s[2]
                 slice.frame_of_reference_uid = s[3]; slice.patient_id = s[4]; slice.patient_name = s[4]
                 slice.study_date = s[5]; slice.series_description = s[6]; slice.body_part = s[7]
-                slice.manufacturer = s[8]; slice.transfer_syntax = s[9]
-                slice.series_number = Int32(options.seriesNumber)
+                slice.manufacturer = s[8]; slice.transfer_syntax = s[9]; slice.sop_instance_uid = s[10]
+                slice.series_number = Int32(metadata.seriesNumber ?? options.seriesNumber)
                 slice.instance_number = Int32(k + 1)
                 slice.rows = Int32(ny); slice.columns = Int32(nx)
                 slice.pixel_spacing = (spacing.y, spacing.x)

@@ -49,4 +49,27 @@ import Testing
         let scan = try DICOMReader.read(paths: [dir]).series[0].result.get()
         #expect(scan.image.data == original.data)
     }
+
+    /// A given series UID makes the output reproducible byte for byte (phantoms rely on it), and
+    /// the instances read back under that series. Every syntax: JPEG-LS once padded with an
+    /// uninitialised byte.
+    @Test(arguments: DICOMTransferSyntax.allCases)
+    func givenSeriesUIDMakesIdenticalBytes(_ syntax: DICOMTransferSyntax) throws {
+        var metadata = ScanMetadata()
+        metadata.seriesInstanceUID = "2.25.1234567890123"
+        metadata.studyInstanceUID = "2.25.99"
+        var options = DICOMSeriesWriter.Options()
+        options.transferSyntax = syntax
+        var runs: [[Data]] = []
+        for _ in 0..<2 {
+            let dir = NSTemporaryDirectory() + "dcm-writer-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let files = try DICOMSeriesWriter.write(Self.volume(signed: true), metadata: metadata, to: dir, options: options)
+            runs.append(try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) })
+            let scan = try DICOMReader.read(paths: [dir]).series[0].result.get()
+            #expect(scan.metadata.seriesInstanceUID == "2.25.1234567890123")
+        }
+        #expect(runs[0].count == 5)
+        #expect(runs[0] == runs[1])
+    }
 }
