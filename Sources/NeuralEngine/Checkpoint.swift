@@ -76,8 +76,10 @@ extension UNet {
             problems.append("unexpected: \(name) \(file.tensors[name]!.shape)")
         }
         guard problems.isEmpty else {
+            let model = "\(config.baseWidth) base width, depth \(config.depth), \(config.inChannels) in, \(config.classes) classes"
             throw EngineError(.mismatch, input: source,
-                              reason: "checkpoint does not fit this U-Net (\(config.baseWidth) base width, depth \(config.depth), \(config.inChannels) in, \(config.classes) classes); \(problems.count) difference(s):\n" + problems.joined(separator: "\n"),
+                              reason: "checkpoint does not fit this U-Net (\(model)); \(problems.count) difference(s):\n"
+                                  + problems.joined(separator: "\n"),
                               remedy: "use the model configuration the checkpoint was trained with, or a checkpoint of this configuration")
         }
         for e in expected {

@@ -53,7 +53,8 @@ func maxPoolBackward(
 /// Transposed convolution 2x2, stride 2, with bias (PyTorch `ConvTranspose2d(ci, co, 2, 2)`):
 /// out[n, o, 2y+a, 2x+b] = bias[o] + sum_c inp[n, c, y, x] * weight[c, o, a, b].
 /// out: (N, Co, 2H, 2W); inp: (N, Ci, H, W); weight: (Ci, Co, 2, 2) (PyTorch's IOHW); bias: (Co);
-/// col: `workers` x (Co*4, H*W) scratch. Work items are images.
+/// col: `workers` x (Co*4, H*W) scratch. Work items are images, or row chunks of one (see
+/// `upConvChunks`).
 func upConvForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
@@ -61,25 +62,40 @@ func upConvForward(
 ) {
     let hw = h * w
     let w2 = 2 * w
-    parallelFor(n, workers: workers) { b, worker in
+    let (rows, chunks) = upConvChunks(n: n, h: h, workers: workers)
+    parallelFor(n * chunks, workers: workers) { item, worker in
+        let b = item / chunks, y0 = (item % chunks) * rows
+        let r = min(rows, h - y0)
+        guard r > 0 else { return }
         let col = col + worker * co * 4 * hw
-        // col (Co*4, HW) = weight^T (Co*4, Ci) x inp_b (Ci, HW)
-        sgemm(transA: true, transB: false, m: co * 4, n: hw, k: ci, alpha: 1, a: weight, lda: co * 4,
-              b: inp + b * ci * hw, ldb: hw, beta: 0, c: col, ldc: hw)
+        let ld = r * w
+        // col (Co*4, r*W) = weight^T (Co*4, Ci) x inp_b[:, rows] (Ci, r*W)
+        sgemm(transA: true, transB: false, m: co * 4, n: ld, k: ci, alpha: 1, a: weight, lda: co * 4,
+              b: inp + b * ci * hw + y0 * w, ldb: hw, beta: 0, c: col, ldc: ld)
         let outB = out + b * co * 4 * hw
         for o in 0..<co {
             let bo = bias[o]
             let dst = outB + o * 4 * hw
             for k in 0..<4 {
-                let src = col + (o * 4 + k) * hw
+                let src = col + (o * 4 + k) * ld
                 let a = k / 2, bb = k % 2
-                for y in 0..<h {
-                    let row = dst + (2 * y + a) * w2 + bb
+                for y in 0..<r {
+                    let row = dst + (2 * (y0 + y) + a) * w2 + bb
                     for x in 0..<w { row[2 * x] = src[y * w + x] + bo }
                 }
             }
         }
     }
+}
+
+/// Work split of a transposed convolution: whole images when there are at least as many as
+/// workers, else each image in row chunks so a single image still uses every worker.
+/// Returns (rows per chunk, chunks per image).
+func upConvChunks(n: Int, h: Int, workers: Int) -> (rows: Int, chunks: Int) {
+    guard n < workers else { return (h, 1) }
+    let wanted = min(h, (workers + n - 1) / n)
+    let rows = (h + wanted - 1) / wanted
+    return (rows, (h + rows - 1) / rows)
 }
 
 /// Transposed-convolution backward. dinp (N, Ci, H, W) overwritten when given; dweight
@@ -94,34 +110,39 @@ func upConvBackward(
     let hw = h * w
     let w2 = 2 * w
     let partialStride = ci * co * 4 + co
-    let active = min(workers, n)
+    let (rows, chunks) = upConvChunks(n: n, h: h, workers: workers)
+    let active = min(workers, n * chunks)
     if active > 1 { partials.update(repeating: 0, count: active * partialStride) }
-    parallelFor(n, workers: workers) { b, worker in
+    parallelFor(n * chunks, workers: workers) { item, worker in
+        let b = item / chunks, y0 = (item % chunks) * rows
+        let r = min(rows, h - y0)
+        guard r > 0 else { return }
         let col = col + worker * co * 4 * hw
+        let ld = r * w
         let dweight = active > 1 ? partials + worker * partialStride : dweight
         let dbias = active > 1 ? dweight + ci * co * 4 : dbias
-        // gather dcol (Co*4, HW) from dout_b (Co, 2H, 2W)
+        // gather dcol (Co*4, r*W) from output rows 2*y0 ..< 2*(y0+r) of dout_b (Co, 2H, 2W)
         let doutB = dout + b * co * 4 * hw
         for o in 0..<co {
             let src = doutB + o * 4 * hw
-            dbias[o] += Float(reduceSum(src, 4 * hw))
+            dbias[o] += Float(reduceSum(src + 2 * y0 * w2, 2 * r * w2))
             for k in 0..<4 {
-                let dst = col + (o * 4 + k) * hw
+                let dst = col + (o * 4 + k) * ld
                 let a = k / 2, bb = k % 2
-                for y in 0..<h {
-                    let row = src + (2 * y + a) * w2 + bb
+                for y in 0..<r {
+                    let row = src + (2 * (y0 + y) + a) * w2 + bb
                     for x in 0..<w { dst[y * w + x] = row[2 * x] }
                 }
             }
         }
-        let inpB = inp + b * ci * hw
-        // dweight (Ci, Co*4) += inp_b (Ci, HW) x dcol^T (HW, Co*4)
-        sgemm(transA: false, transB: true, m: ci, n: co * 4, k: hw, alpha: 1, a: inpB, lda: hw,
-              b: col, ldb: hw, beta: 1, c: dweight, ldc: co * 4)
-        // dinp_b (Ci, HW) = weight (Ci, Co*4) x dcol (Co*4, HW)
+        let inpChunk = inp + b * ci * hw + y0 * w
+        // dweight (Ci, Co*4) += inp_b[:, rows] (Ci, r*W) x dcol^T (r*W, Co*4)
+        sgemm(transA: false, transB: true, m: ci, n: co * 4, k: ld, alpha: 1, a: inpChunk, lda: hw,
+              b: col, ldb: ld, beta: 1, c: dweight, ldc: co * 4)
+        // dinp_b[:, rows] (Ci, r*W) = weight (Ci, Co*4) x dcol (Co*4, r*W)
         if let dinp {
-            sgemm(transA: false, transB: false, m: ci, n: hw, k: co * 4, alpha: 1, a: weight, lda: co * 4,
-                  b: col, ldb: hw, beta: 0, c: dinp + b * ci * hw, ldc: hw)
+            sgemm(transA: false, transB: false, m: ci, n: ld, k: co * 4, alpha: 1, a: weight, lda: co * 4,
+                  b: col, ldb: ld, beta: 0, c: dinp + b * ci * hw + y0 * w, ldc: hw)
         }
     }
     if active > 1 {

@@ -1,6 +1,8 @@
 internal import COpenBLAS
-import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's one threading scheme: its own workers split each layer's work (images and
 /// row chunks of a convolution, channels of a batch norm, planes of a pool) and every GEMM runs
@@ -65,6 +67,7 @@ public enum EngineThreads {
 /// Runs `body(item, worker)` for item in 0..<count on `workers` threads; worker w takes items
 /// w, w + workers, ... (the items of one call cost about the same). Runs inline for one worker
 /// or one item. Workers write disjoint outputs or their own scratch (indexed by `worker`).
+/// Must not be called from inside a `body` (no nesting).
 @inline(__always)
 func parallelFor(_ count: Int, workers: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
     let w = min(workers, count)
@@ -72,22 +75,107 @@ func parallelFor(_ count: Int, workers: Int, _ body: (_ item: Int, _ worker: Int
         for i in 0..<count { body(i, 0) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        // The kernels' closures capture raw pointers (not Sendable); the workers touch disjoint
-        // memory by construction, which the type system cannot see.
-        let work = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: w) { worker in
-            var i = worker
-            while i < count {
-                work.value(i, worker)
-                i += w
+    WorkerPool.shared.run(count: count, workers: w, body)
+}
+
+/// The engine's persistent worker threads (the caller is worker 0): started on first use, parked
+/// on a condition variable between calls, so a parallel loop allocates nothing (Dispatch's
+/// `concurrentPerform` made ~4 small allocations per call, ~250 per training step).
+/// Calls from different threads are serialised.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+
+    private let callLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let start = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Guarded by `lock`.
+    private var threadCount = 0
+    private var generation = 0
+    private var job: ((Int, Int) -> Void)?
+    private var jobCount = 0
+    private var jobWorkers = 0
+    private var remaining = 0
+
+    private init() {
+        pthread_mutex_init(callLock, nil)
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(start, nil)
+        pthread_cond_init(done, nil)
+    }
+
+    func run(count: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        pthread_mutex_lock(callLock)
+        defer { pthread_mutex_unlock(callLock) }
+        withoutActuallyEscaping(body) { body in
+            pthread_mutex_lock(lock)
+            while threadCount < workers - 1 {
+                threadCount += 1
+                spawn(index: threadCount)
             }
+            job = body
+            jobCount = count
+            jobWorkers = workers
+            remaining = workers - 1
+            generation += 1
+            pthread_cond_broadcast(start)
+            pthread_mutex_unlock(lock)
+
+            var i = 0
+            while i < count {
+                body(i, 0)
+                i += workers
+            }
+
+            pthread_mutex_lock(lock)
+            while remaining > 0 { pthread_cond_wait(done, lock) }
+            job = nil  // release before withoutActuallyEscaping returns
+            pthread_mutex_unlock(lock)
+        }
+    }
+
+    /// Starts worker `index`; called under `lock` before the job's generation is published, so
+    /// the worker starts from the current generation and takes that job.
+    private func spawn(index: Int) {
+        let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index, generation: generation)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+            context.pool.workerLoop(index: context.index, startGeneration: context.generation)
+            return nil
+        }, context)
+        precondition(rc == 0, "cannot start an engine worker thread (pthread_create \(rc))")
+        pthread_detach(thread)
+    }
+
+    private func workerLoop(index: Int, startGeneration: Int) {
+        var seen = startGeneration
+        pthread_mutex_lock(lock)
+        while true {
+            while generation == seen { pthread_cond_wait(start, lock) }
+            seen = generation
+            guard index < jobWorkers, let body = job else { continue }
+            let count = jobCount, workers = jobWorkers
+            pthread_mutex_unlock(lock)
+            var i = index
+            while i < count {
+                body(i, index)
+                i += workers
+            }
+            pthread_mutex_lock(lock)
+            remaining -= 1
+            if remaining == 0 { pthread_cond_signal(done) }
         }
     }
 }
 
-/// A value handed to worker threads under the caller's guarantee of race freedom.
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+private final class WorkerContext {
+    let pool: WorkerPool
+    let index: Int
+    let generation: Int
+    init(pool: WorkerPool, index: Int, generation: Int) {
+        self.pool = pool
+        self.index = index
+        self.generation = generation
+    }
 }

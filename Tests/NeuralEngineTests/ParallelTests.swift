@@ -3,6 +3,13 @@ import Testing
 
 /// The engine's own workers: every split kernel against its one-worker or naive result.
 @Suite struct ParallelTests {
+    @Test func upConvChunking() {
+        #expect(upConvChunks(n: 8, h: 16, workers: 2) == (16, 1))
+        #expect(upConvChunks(n: 1, h: 16, workers: 2) == (8, 2))
+        #expect(upConvChunks(n: 1, h: 5, workers: 3) == (2, 3))
+        #expect(upConvChunks(n: 1, h: 1, workers: 4) == (1, 1))
+    }
+
     @Test func parallelForVisitsEachItemOnceOnItsWorker() {
         var seen = [Int](repeating: 0, count: 10)
         var owner = [Int](repeating: -1, count: 10)
@@ -40,8 +47,10 @@ import Testing
         #expect(relativeError(db1.array, db2.array) < 1e-5)
     }
 
-    @Test func upConvAndPoolWithWorkersMatchOneWorker() {
-        let n = 3, ci = 4, co = 2, h = 2, w = 2, workers = 2
+    /// n = 3 with 2 workers: whole images; n = 1 with 3 workers: row chunks of 2, 2 and 1 rows.
+    @Test(arguments: [(3, 2, 2), (1, 5, 3)])
+    func upConvAndPoolWithWorkersMatchOneWorker(n: Int, h: Int, workers: Int) {
+        let ci = 4, co = 2, w = 2
         let x = Buf(random: n * ci * h * w, seed: 85), wt = Buf(random: ci * co * 4, seed: 86), b = Buf(random: co, seed: 87)
         let col = Buf(workers * co * 4 * h * w), partials = Buf(workers * (ci * co * 4 + co))
         let y1 = Buf(n * co * 4 * h * w), y2 = Buf(y1.count)
@@ -57,8 +66,9 @@ import Testing
         #expect(relativeError(dw1.array, dw2.array) < 1e-5 && relativeError(db1.array, db2.array) < 1e-5)
 
         // Max-pool over planes: 3 workers give the same values and argmax as one.
-        let p1 = Buf(n * ci), p2 = Buf(n * ci)
-        var a1 = [Int32](repeating: 0, count: n * ci), a2 = a1
+        guard h % 2 == 0 else { return }
+        let p1 = Buf(n * ci * h * w / 4), p2 = Buf(n * ci * h * w / 4)
+        var a1 = [Int32](repeating: 0, count: p1.count), a2 = a1
         a1.withUnsafeMutableBufferPointer { maxPoolForward(out: p1.p, argmax: $0.baseAddress!, inp: x.c, n: n, c: ci, h: h, w: w, workers: 3) }
         a2.withUnsafeMutableBufferPointer { maxPoolForward(out: p2.p, argmax: $0.baseAddress!, inp: x.c, n: n, c: ci, h: h, w: w) }
         #expect(p1.array == p2.array && a1 == a2)

@@ -205,6 +205,8 @@ extension UNetTests {
         last.withUnsafeBufferPointer { net.forward($0, batch: 1, height: 8, width: 8) }
         let one = net.withLogits { Array($0) }
         #expect(one.count == 3 * 64)
-        #expect(one == Array(all[(2 * 3 * 64)...]))  // eval mode: images are independent
+        // Eval mode: images are independent (up to GEMM blocking: one image alone is split into
+        // row chunks across workers, which changes the rounding).
+        #expect(relativeError(one, Array(all[(2 * 3 * 64)...])) < 1e-5)
     }
 }
