@@ -62,7 +62,7 @@ func packageCatalog() throws -> LabelCatalog {
     }
 
     @Test func configDirectoryOrder() throws {
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("segvol-cfg-\(getpid())").path
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("segvol-catalog-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         try Self.good.write(toFile: tmp + "/labels.toml", atomically: true, encoding: .utf8)

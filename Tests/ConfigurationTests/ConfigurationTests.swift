@@ -69,8 +69,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     @Test func siteFoldersOnTwoFileSystemsAreRefused() throws {
         // /dev/shm (tmpfs) and /tmp are different file systems on Linux test machines.
         guard FileManager.default.fileExists(atPath: "/dev/shm") else { return }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("segvol-cfg-\(getpid())").path
-        let other = "/dev/shm/segvol-cfg-\(getpid())"
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("segvol-cfg-\(UUID().uuidString)").path
+        let other = "/dev/shm/segvol-cfg-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/inbox", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root); try? FileManager.default.removeItem(atPath: other) }
