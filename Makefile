@@ -4,6 +4,9 @@
 SHELL := /bin/bash
 DEBS := libopenblas-dev libnifti-dev libnifti2-dev libdcmtk-dev libsystemd-dev \
         libopenjp2-7-dev libpng-dev zlib1g-dev libdeflate-dev pkg-config dcmtk
+# What only the tests use: DCMTK's tools make transfer-syntax variants, systemd-analyze and a
+# real journald / user manager check the units, python3 runs the shared sd_notify listener.
+TEST_DEBS := systemd python3 gzip util-linux
 SWIFT ?= swift
 CONFIG ?= release
 BUILD_FLAGS := -c $(CONFIG)
@@ -25,13 +28,19 @@ TMPFILESDIR ?= $(SYSCONFDIR)/tmpfiles.d
 UNIT_SED = -e 's\#/usr/local/bin/segvol\#$(BINDIR)/segvol\#g' -e 's\#/usr/local/share/doc/segvol\#$(DOCDIR)\#g' \
            -e 's\#/etc/segvol/segvol.toml\#$(SYSCONFDIR)/segvol/segvol.toml\#g' -e 's\#/usr/local/share/segvol\#$(DATADIR)\#g'
 
-.PHONY: all deps build run test clean install
+.PHONY: all deps test-deps install-debs build run test clean install
 
 all: build
 
 ## deps: apt-get install the Debian packages that are missing (uses sudo when not root).
 deps:
-	@missing=""; for p in $(DEBS); do \
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEBS)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(TEST_DEBS)"
+
+install-debs:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -54,7 +63,7 @@ run: build
 	  src="$(DEMO)/synthetic-dicom"; $(BIN) bench io --repeats 1 --keep-series "$$src" --no-compare >/dev/null || exit 1; fi; \
 	$(BIN) convert "$$src" -o $(DEMO)/sample.nii.gz && $(BIN) info $(DEMO)/sample.nii.gz
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	SEGVOL_CORPUS=$(abspath $(CORPUS)) $(SWIFT) test --skip-build --parallel
 
