@@ -1,0 +1,156 @@
+import Anatomy
+import Foundation
+import ImagingCore
+
+/// The QC picture `qc.png`: a grid of axial slices with each label's outline in its catalog
+/// colour, and a legend of the classes shown (colour, name, volume).
+///
+/// Slices are laid out in radiological view (patient right on the picture's left, anterior at
+/// the top), the axial axis being the voxel axis most aligned with RAS z, as `SliceRenderer`
+/// does. Tiles keep the physical aspect ratio; each is sampled (nearest) to at most `tileSize`
+/// pixels on its longer side and the outlines are drawn at tile resolution, so they stay one
+/// pixel wide. Grey levels use one window for the whole montage: the 1st to 99th percentile of
+/// the shown slices, or the CT soft-tissue window (level 40, width 400) for images in HU.
+public struct QCMontage: Sendable {
+    /// Most tiles (slices) shown.
+    public var maxTiles = 12
+    /// Tiles per row.
+    public var columns = 4
+    /// Longer side of a tile in pixels.
+    public var tileSize = 256
+    /// Glyph scale of the text (5 × 7 pixel glyphs).
+    public var textScale = 2
+
+    public init() {}
+
+    /// The slices shown: evenly spaced over the slices that hold labels (over all slices when
+    /// none does), at most `maxTiles`, in increasing order.
+    public func chosenSlices(_ labels: LabelVolume) -> [Int] {
+        let (kAxis, _, _) = Self.axes(labels.grid)
+        let shape = labels.grid.shape
+        var labelled = [Bool](repeating: false, count: shape[kAxis])
+        for k in 0..<shape[2] {
+            for j in 0..<shape[1] {
+                for i in 0..<shape[0] where labels.data[labels.grid.offset(i, j, k)] != 0 { labelled[[i, j, k][kAxis]] = true }
+            }
+        }
+        var candidates = labelled.indices.filter { labelled[$0] }
+        if candidates.isEmpty { candidates = Array(labelled.indices) }
+        let n = min(maxTiles, candidates.count)
+        guard n > 1 else { return [candidates[candidates.count / 2]] }
+        return (0..<n).map { t in candidates[Int((Double(t) * Double(candidates.count - 1) / Double(n - 1)).rounded())] }
+    }
+
+    /// Renders the montage. `volumesML` (by class id) adds each class's volume to the legend.
+    public func render(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog,
+                       volumesML: [Int: Double] = [:], title: String = "") -> Picture {
+        precondition(image.grid.shape == labels.grid.shape, "image and labels must share a grid")
+        let grid = image.grid
+        let (kAxis, xAxis, yAxis) = Self.axes(grid)
+        let dirs = grid.affine.directions, spacing = grid.spacing
+        let w = grid.shape[xAxis], h = grid.shape[yAxis]
+        let xFlip = dirs[xAxis].x > 0, yFlip = dirs[yAxis].y > 0
+        // Tile size with the physical aspect ratio.
+        let wmm = Double(w) * spacing[xAxis], hmm = Double(h) * spacing[yAxis]
+        let scale = Double(tileSize) / max(wmm, hmm)
+        let tw = max(1, Int((wmm * scale).rounded())), th = max(1, Int((hmm * scale).rounded()))
+        let slices = chosenSlices(labels)
+        // Per tile: the source offset of each tile pixel (nearest sampling, radiological view).
+        func offsets(_ k: Int) -> [Int] {
+            var out = [Int](repeating: 0, count: tw * th)
+            for r in 0..<th {
+                let row = min(Int(Double(r) + 0.5) * h / th, h - 1)
+                for c in 0..<tw {
+                    let col = min(Int(Double(c) + 0.5) * w / tw, w - 1)
+                    var ijk = [0, 0, 0]
+                    ijk[xAxis] = xFlip ? w - 1 - col : col
+                    ijk[yAxis] = yFlip ? h - 1 - row : row
+                    ijk[kAxis] = k
+                    out[r * tw + c] = grid.offset(ijk[0], ijk[1], ijk[2])
+                }
+            }
+            return out
+        }
+        let tileOffsets = slices.map(offsets)
+        let (lo, hi) = Self.window(tileOffsets.flatMap { $0.map { image.data[$0] } })
+        let cols = min(columns, slices.count), rows = (slices.count + cols - 1) / cols
+        let pad = 4, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
+        let titleH = title.isEmpty ? 0 : lineH + pad
+        // Legend: the classes present, in id order.
+        let present = Set(labels.data.filter { $0 > 0 }).sorted()
+        let entries = present.map { id -> (color: [UInt8], text: String) in
+            let c = catalog.class(id: Int(id))
+            var s = c?.name ?? "label \(id)"
+            if let v = volumesML[Int(id)] { s += String(format: "  %.1f ML", v) }
+            return (c?.color ?? [255, 255, 0], s)
+        }
+        let gridW = cols * tw + (cols + 1) * pad
+        let entryW = (entries.map { BitmapFont.width($0.text, scale: text) }.max() ?? 0) + lineH + 3 * pad
+        let legendCols = max(1, min(entries.count, gridW / max(entryW, 1)))
+        let legendRows = (entries.count + legendCols - 1) / legendCols
+        let width = max(gridW, entryW + 2 * pad)
+        let height = titleH + rows * (th + pad) + pad + legendRows * lineH + (legendRows > 0 ? 2 * pad : 0)
+        var picture = Picture(width: width, height: height, channels: 3, pixels: [UInt8](repeating: 24, count: width * height * 3))
+        let white: [UInt8] = [255, 255, 255], yellow: [UInt8] = [255, 230, 120]
+        if !title.isEmpty { BitmapFont.draw(title, x: pad, y: pad, scale: text, color: white, into: &picture) }
+        for (t, k) in slices.enumerated() {
+            let x0 = pad + (t % cols) * (tw + pad), y0 = titleH + pad + (t / cols) * (th + pad)
+            let offs = tileOffsets[t]
+            for n in 0..<(tw * th) {
+                let g = UInt8(max(0, min(255, (image.data[offs[n]] - lo) / (hi - lo) * 255)))
+                picture.setPixel(x: x0 + n % tw, y: y0 + n / tw, [g, g, g])
+            }
+            // Outlines: a labelled pixel with a 4-neighbour of another label.
+            let lab = offs.map { labels.data[$0] }
+            for r in 0..<th {
+                for c in 0..<tw {
+                    let l = lab[r * tw + c]
+                    guard l > 0 else { continue }
+                    let edge = (c > 0 && lab[r * tw + c - 1] != l) || (c < tw - 1 && lab[r * tw + c + 1] != l)
+                        || (r > 0 && lab[(r - 1) * tw + c] != l) || (r < th - 1 && lab[(r + 1) * tw + c] != l)
+                    if edge { picture.setPixel(x: x0 + c, y: y0 + r, catalog.class(id: Int(l))?.color ?? [255, 255, 0]) }
+                }
+            }
+            BitmapFont.draw("\(k + 1)/\(grid.shape[kAxis])", x: x0 + 3, y: y0 + 3, scale: text, color: yellow, into: &picture)
+            if t == 0 {
+                let midY = y0 + th / 2 - BitmapFont.glyphHeight * text / 2
+                BitmapFont.draw("R", x: x0 + 3, y: midY, scale: text, color: yellow, into: &picture)
+                BitmapFont.draw("L", x: x0 + tw - 3 - BitmapFont.width("L", scale: text), y: midY, scale: text, color: yellow, into: &picture)
+            }
+        }
+        let legendY = titleH + rows * (th + pad) + 2 * pad
+        for (e, entry) in entries.enumerated() {
+            let x = pad + (e % legendCols) * entryW, y = legendY + (e / legendCols) * lineH
+            let box = BitmapFont.glyphHeight * text
+            picture.fill(x: x, y: y, width: box, height: box, entry.color)
+            BitmapFont.draw(entry.text, x: x + box + 2 * pad, y: y, scale: text, color: white, into: &picture)
+        }
+        return picture
+    }
+
+    /// (axial axis, axis shown left-right, axis shown top-bottom): the voxel axes most along S,
+    /// then R among the others.
+    static func axes(_ grid: Grid) -> (Int, Int, Int) {
+        let dirs = grid.affine.directions
+        let k = (0..<3).max { abs(dirs[$0].z) < abs(dirs[$1].z) }!
+        let rest = (0..<3).filter { $0 != k }
+        let x = abs(dirs[rest[0]].x) >= abs(dirs[rest[1]].x) ? rest[0] : rest[1]
+        return (k, x, rest[0] == x ? rest[1] : rest[0])
+    }
+
+    /// The grey window: CT soft tissue (−160…240 HU) when the values look like HU, else the
+    /// 1st…99th percentile.
+    static func window(_ values: [Float]) -> (Float, Float) {
+        guard !values.isEmpty else { return (0, 1) }
+        let sorted = values.sorted()
+        if sorted[0] <= -900 { return (-160, 240) }
+        let lo = sorted[sorted.count / 100], hi = sorted[sorted.count * 99 / 100]
+        return (lo, max(hi, lo + 1))
+    }
+
+    /// Renders and writes the montage durably.
+    public func write(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog, volumesML: [Int: Double] = [:],
+                      title: String = "", to path: String) throws {
+        try PNGWriter.write(render(image: image, labels: labels, catalog: catalog, volumesML: volumesML, title: title), to: path)
+    }
+}
