@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
         // Runs the built executable; depending on it makes `swift build --build-tests` build it.
-        .testTarget(name: "segvolTests", dependencies: ["segvol"]),
+        .testTarget(name: "segvolTests", dependencies: ["segvol", "NeuralEngine", "Segmentation"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SegmentationTests",

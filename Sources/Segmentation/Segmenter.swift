@@ -21,6 +21,10 @@ public struct SegmentationSettings: Codable, Equatable, Sendable {
 public struct StageTiming: Codable, Equatable, Sendable {
     public var stage: String
     public var seconds: Double
+    public init(stage: String, seconds: Double) {
+        self.stage = stage
+        self.seconds = seconds
+    }
 }
 
 /// A segmentation on the native grid, with what is needed to reproduce and audit it.

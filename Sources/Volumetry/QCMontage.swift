@@ -7,7 +7,9 @@ import ImagingCore
 ///
 /// Slices are laid out in radiological view (patient right on the picture's left, anterior at
 /// the top), the axial axis being the voxel axis most aligned with RAS z, as `SliceRenderer`
-/// does. Tiles keep the physical aspect ratio; each is sampled (nearest) to at most `tileSize`
+/// does. Tiles show the labels' bounding box over the shown slices with a 10 % margin (the
+/// whole slice when nothing is labelled) and keep the physical aspect ratio; each is sampled
+/// (nearest) to at most `tileSize`
 /// pixels on its longer side and the outlines are drawn at tile resolution, so they stay one
 /// pixel wide. Grey levels use one window for the whole montage: the 1st to 99th percentile of
 /// the shown slices, or the CT soft-tissue window (level 40, width 400) for images in HU.
@@ -50,31 +52,45 @@ public struct QCMontage: Sendable {
         let dirs = grid.affine.directions, spacing = grid.spacing
         let w = grid.shape[xAxis], h = grid.shape[yAxis]
         let xFlip = dirs[xAxis].x > 0, yFlip = dirs[yAxis].y > 0
+        // Source offset of radiological slice pixel (col, row) (col 0 = patient right, row 0 = anterior).
+        func offset(_ col: Int, _ row: Int, _ k: Int) -> Int {
+            var ijk = [0, 0, 0]
+            ijk[xAxis] = xFlip ? w - 1 - col : col
+            ijk[yAxis] = yFlip ? h - 1 - row : row
+            ijk[kAxis] = k
+            return grid.offset(ijk[0], ijk[1], ijk[2])
+        }
+        let slices = chosenSlices(labels)
+        // Crop to the labels' bounding box over the shown slices, with a 10 % margin.
+        var c0 = w, c1 = -1, r0 = h, r1 = -1
+        for k in slices {
+            for row in 0..<h {
+                for col in 0..<w where labels.data[offset(col, row, k)] != 0 {
+                    c0 = min(c0, col); c1 = max(c1, col); r0 = min(r0, row); r1 = max(r1, row)
+                }
+            }
+        }
+        if c1 < 0 { (c0, c1, r0, r1) = (0, w - 1, 0, h - 1) }
+        let mc = (c1 - c0 + 1) / 10 + 2, mr = (r1 - r0 + 1) / 10 + 2
+        c0 = max(c0 - mc, 0); c1 = min(c1 + mc, w - 1); r0 = max(r0 - mr, 0); r1 = min(r1 + mr, h - 1)
+        let cw = c1 - c0 + 1, ch = r1 - r0 + 1
         // Tile size with the physical aspect ratio.
-        let wmm = Double(w) * spacing[xAxis], hmm = Double(h) * spacing[yAxis]
+        let wmm = Double(cw) * spacing[xAxis], hmm = Double(ch) * spacing[yAxis]
         let scale = Double(tileSize) / max(wmm, hmm)
         let tw = max(1, Int((wmm * scale).rounded())), th = max(1, Int((hmm * scale).rounded()))
-        let slices = chosenSlices(labels)
-        // Per tile: the source offset of each tile pixel (nearest sampling, radiological view).
+        // Per tile: the source offset of each tile pixel (nearest sampling).
         func offsets(_ k: Int) -> [Int] {
             var out = [Int](repeating: 0, count: tw * th)
             for r in 0..<th {
-                let row = min(Int(Double(r) + 0.5) * h / th, h - 1)
-                for c in 0..<tw {
-                    let col = min(Int(Double(c) + 0.5) * w / tw, w - 1)
-                    var ijk = [0, 0, 0]
-                    ijk[xAxis] = xFlip ? w - 1 - col : col
-                    ijk[yAxis] = yFlip ? h - 1 - row : row
-                    ijk[kAxis] = k
-                    out[r * tw + c] = grid.offset(ijk[0], ijk[1], ijk[2])
-                }
+                let row = r0 + min(r * ch / th, ch - 1)
+                for c in 0..<tw { out[r * tw + c] = offset(c0 + min(c * cw / tw, cw - 1), row, k) }
             }
             return out
         }
         let tileOffsets = slices.map(offsets)
         let (lo, hi) = Self.window(tileOffsets.flatMap { $0.map { image.data[$0] } })
         let cols = min(columns, slices.count), rows = (slices.count + cols - 1) / cols
-        let pad = 4, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
+        let pad = 10, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
         let titleH = title.isEmpty ? 0 : lineH + pad
         // Legend: the classes present, in id order.
         let present = Set(labels.data.filter { $0 > 0 }).sorted()
@@ -89,12 +105,14 @@ public struct QCMontage: Sendable {
         let legendCols = max(1, min(entries.count, gridW / max(entryW, 1)))
         let legendRows = (entries.count + legendCols - 1) / legendCols
         let width = max(gridW, entryW + 2 * pad)
-        let height = titleH + rows * (th + pad) + pad + legendRows * lineH + (legendRows > 0 ? 2 * pad : 0)
+        // Each cell: a caption line (R, slice number, L) above the tile, so no text covers the image.
+        let cellH = lineH + th + pad
+        let height = titleH + rows * cellH + pad + legendRows * lineH + (legendRows > 0 ? 2 * pad : 0)
         var picture = Picture(width: width, height: height, channels: 3, pixels: [UInt8](repeating: 24, count: width * height * 3))
         let white: [UInt8] = [255, 255, 255], yellow: [UInt8] = [255, 230, 120]
         if !title.isEmpty { BitmapFont.draw(title, x: pad, y: pad, scale: text, color: white, into: &picture) }
         for (t, k) in slices.enumerated() {
-            let x0 = pad + (t % cols) * (tw + pad), y0 = titleH + pad + (t / cols) * (th + pad)
+            let x0 = pad + (t % cols) * (tw + pad), y0 = titleH + pad + (t / cols) * cellH + lineH
             let offs = tileOffsets[t]
             for n in 0..<(tw * th) {
                 let g = UInt8(max(0, min(255, (image.data[offs[n]] - lo) / (hi - lo) * 255)))
@@ -111,14 +129,13 @@ public struct QCMontage: Sendable {
                     if edge { picture.setPixel(x: x0 + c, y: y0 + r, catalog.class(id: Int(l))?.color ?? [255, 255, 0]) }
                 }
             }
-            BitmapFont.draw("\(k + 1)/\(grid.shape[kAxis])", x: x0 + 3, y: y0 + 3, scale: text, color: yellow, into: &picture)
-            if t == 0 {
-                let midY = y0 + th / 2 - BitmapFont.glyphHeight * text / 2
-                BitmapFont.draw("R", x: x0 + 3, y: midY, scale: text, color: yellow, into: &picture)
-                BitmapFont.draw("L", x: x0 + tw - 3 - BitmapFont.width("L", scale: text), y: midY, scale: text, color: yellow, into: &picture)
-            }
+            let caption = "\(k + 1)/\(grid.shape[kAxis])", captionY = y0 - lineH + text
+            BitmapFont.draw("R", x: x0, y: captionY, scale: text, color: yellow, into: &picture)
+            BitmapFont.draw(caption, x: x0 + (tw - BitmapFont.width(caption, scale: text)) / 2, y: captionY, scale: text,
+                            color: yellow, into: &picture)
+            BitmapFont.draw("L", x: x0 + tw - BitmapFont.width("L", scale: text), y: captionY, scale: text, color: yellow, into: &picture)
         }
-        let legendY = titleH + rows * (th + pad) + 2 * pad
+        let legendY = titleH + rows * cellH + 2 * pad
         for (e, entry) in entries.enumerated() {
             let x = pad + (e % legendCols) * entryW, y = legendY + (e / legendCols) * lineH
             let box = BitmapFont.glyphHeight * text

@@ -48,15 +48,15 @@ import Testing
         montage.maxTiles = 4
         #expect(montage.chosenSlices(labels) == [5, 8, 11, 14])
         let picture = montage.render(image: image, labels: labels, catalog: catalog, volumesML: [liver.id: 6.0], title: "test")
-        // 4 tiles of 80 × 60 in one row.
-        #expect(picture.width >= 4 * 80 && picture.channels == 3)
+        // Tiles crop to the labels' box with a 10 % margin: (20 + 2·4) × (10 + 2·3) mm → 80 × 46 px, 4 in a row.
+        #expect(picture.width == 4 * 80 + 5 * 10 && picture.channels == 3)
         func count(_ color: [UInt8]) -> Int {
             stride(from: 0, to: picture.pixels.count, by: 3).filter { Array(picture.pixels[$0..<($0 + 3)]) == color }.count
         }
-        // The outline: 4 tiles × the rectangle's perimeter at tile scale (2 px per mm: 40 × 20 → 116 px),
-        // plus the legend swatch (14 × 14).
+        // The outline: 4 tiles × the 20 × 10 mm rectangle's perimeter at 80/28 px per mm (57 × 29 px:
+        // 2 · (57 + 29) − 4 = 168 px), plus the legend swatch (14 × 14).
         let outline = count(liver.color)
-        #expect(outline >= 4 * 100 + 14 * 14 && outline <= 4 * 130 + 14 * 14)
+        #expect(outline >= 4 * 160 + 14 * 14 && outline <= 4 * 176 + 14 * 14, "\(outline)")
         let png = try PNGWriter.encode(picture)
         #expect(Array(png.prefix(8)) == [137, 80, 78, 71, 13, 10, 26, 10])
     }
