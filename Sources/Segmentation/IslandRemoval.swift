@@ -41,6 +41,11 @@ public struct IslandRemoval: Codable, Equatable, Sendable {
         let nx = grid.shape[0], ny = grid.shape[1], nz = grid.shape[2]
         let count = grid.voxelCount
         var visited = [Bool](repeating: false, count: count)
+        // Offsets of the 26 neighbours of an interior voxel.
+        var neighbours: [Int] = []
+        for dk in -1...1 { for dj in -1...1 { for di in -1...1 where (di, dj, dk) != (0, 0, 0) {
+            neighbours.append(di + nx * (dj + ny * dk))
+        } } }
         var stack: [Int] = []
         var members: [Int] = []
         labels.data.withUnsafeMutableBufferPointer { lab in
@@ -56,6 +61,17 @@ public struct IslandRemoval: Codable, Equatable, Sendable {
                 while let o = stack.popLast() {
                     members.append(o)
                     let i = o % nx, j = (o / nx) % ny, k = o / (nx * ny)
+                    if i > 0 && i < nx - 1 && j > 0 && j < ny - 1 && k > 0 && k < nz - 1 {
+                        // Interior voxel: all 26 neighbours exist.
+                        for d in neighbours {
+                            let q = o + d
+                            if !visited[q] && lab[q] == label {
+                                visited[q] = true
+                                stack.append(q)
+                            }
+                        }
+                        continue
+                    }
                     for dk in -1...1 {
                         let kk = k + dk
                         guard kk >= 0, kk < nz else { continue }

@@ -21,7 +21,8 @@ public struct ModelFolder: Sendable {
     /// The folder as given.
     public var path: String
     public var plan: ModelPlan
-    /// The model's version: `metrics.json`'s `"version"` string when present, else the folder's name.
+    /// The model's version: `metrics.json`'s `"version"` string when present, else the folder's
+    /// name (after resolving symlinks, so `models/current` reports the version it points to).
     public var version: String
 
     public var weightsPath: String { path + "/" + Self.weightsFile }
@@ -61,8 +62,8 @@ public struct ModelFolder: Sendable {
             throw ImagingError(.modelNotFound, input: path + "/" + weightsFile, reason: "the model folder has no \(weightsFile)",
                                remedy: "copy the complete model folder (\(planFile) and \(weightsFile))")
         }
-        var version = (path as NSString).standardizingPath
-        version = (version as NSString).lastPathComponent
+        // The folder's own name; through a symlink such as models/current, the target's name.
+        var version = URL(fileURLWithPath: path).resolvingSymlinksInPath().lastPathComponent
         if let metrics = fm.contents(atPath: path + "/" + metricsFile),
            let object = try? JSONSerialization.jsonObject(with: metrics) as? [String: Any],
            let v = object["version"] as? String, !v.isEmpty {

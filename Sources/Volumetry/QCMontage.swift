@@ -30,11 +30,10 @@ public struct QCMontage: Sendable {
     public func chosenSlices(_ labels: LabelVolume) -> [Int] {
         let (kAxis, _, _) = Self.axes(labels.grid)
         let shape = labels.grid.shape
+        let nx = shape[0], nxy = shape[0] * shape[1]
         var labelled = [Bool](repeating: false, count: shape[kAxis])
-        for k in 0..<shape[2] {
-            for j in 0..<shape[1] {
-                for i in 0..<shape[0] where labels.data[labels.grid.offset(i, j, k)] != 0 { labelled[[i, j, k][kAxis]] = true }
-            }
+        for (o, l) in labels.data.enumerated() where l != 0 {
+            labelled[kAxis == 2 ? o / nxy : kAxis == 1 ? (o / nx) % shape[1] : o % nx] = true
         }
         var candidates = labelled.indices.filter { labelled[$0] }
         if candidates.isEmpty { candidates = Array(labelled.indices) }
@@ -53,12 +52,10 @@ public struct QCMontage: Sendable {
         let w = grid.shape[xAxis], h = grid.shape[yAxis]
         let xFlip = dirs[xAxis].x > 0, yFlip = dirs[yAxis].y > 0
         // Source offset of radiological slice pixel (col, row) (col 0 = patient right, row 0 = anterior).
+        let strides = [1, grid.shape[0], grid.shape[0] * grid.shape[1]]
+        let sx = strides[xAxis], sy = strides[yAxis], sk = strides[kAxis]
         func offset(_ col: Int, _ row: Int, _ k: Int) -> Int {
-            var ijk = [0, 0, 0]
-            ijk[xAxis] = xFlip ? w - 1 - col : col
-            ijk[yAxis] = yFlip ? h - 1 - row : row
-            ijk[kAxis] = k
-            return grid.offset(ijk[0], ijk[1], ijk[2])
+            (xFlip ? w - 1 - col : col) * sx + (yFlip ? h - 1 - row : row) * sy + k * sk
         }
         let slices = chosenSlices(labels)
         // Crop to the labels' bounding box over the shown slices, with a 10 % margin.
@@ -93,7 +90,9 @@ public struct QCMontage: Sendable {
         let pad = 10, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
         let titleH = title.isEmpty ? 0 : lineH + pad
         // Legend: the classes present, in id order.
-        let present = Set(labels.data.filter { $0 > 0 }).sorted()
+        var seen = [Bool](repeating: false, count: Int(max(labels.data.max() ?? 0, 0)) + 1)
+        for l in labels.data where l > 0 { seen[Int(l)] = true }
+        let present = seen.indices.filter { seen[$0] }.map(Int32.init)
         let entries = present.map { id -> (color: [UInt8], text: String) in
             let c = catalog.class(id: Int(id))
             var s = c?.name ?? "label \(id)"
