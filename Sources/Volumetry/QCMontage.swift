@@ -113,9 +113,13 @@ public struct QCMontage: Sendable {
         for (t, k) in slices.enumerated() {
             let x0 = pad + (t % cols) * (tw + pad), y0 = titleH + pad + (t / cols) * cellH + lineH
             let offs = tileOffsets[t]
-            for n in 0..<(tw * th) {
-                let g = UInt8(max(0, min(255, (image.data[offs[n]] - lo) / (hi - lo) * 255)))
-                picture.setPixel(x: x0 + n % tw, y: y0 + n / tw, [g, g, g])
+            for r in 0..<th {
+                var p = ((y0 + r) * width + x0) * 3
+                for c in 0..<tw {
+                    let g = UInt8(max(0, min(255, (image.data[offs[r * tw + c]] - lo) / (hi - lo) * 255)))
+                    picture.pixels[p] = g; picture.pixels[p + 1] = g; picture.pixels[p + 2] = g
+                    p += 3
+                }
             }
             // Outlines: a labelled pixel with a 4-neighbour of another label.
             let lab = offs.map { labels.data[$0] }
