@@ -107,26 +107,10 @@ struct SegmentCommand: ParsableCommand {
         lap("read")
 
         let (scanRegion, regionSource) = try resolveRegion(input.metadata)
-        let result = try segmenter.segment(input.image, region: scanRegion)
-        timings += result.timings
-        clock = DispatchTime.now().uptimeNanoseconds
-        let report = VolumeMeasurer.measure(result.labels, catalog: catalog, region: scanRegion)
-        lap("volumes")
-
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let classes = Set(catalog.classes(in: scanRegion).map(\.id) + report.rows.map(\.id))
-        let table = LabelTable(entries: catalog.classes.filter { classes.contains($0.id) }
-            .map { LabelEntry(id: Int32($0.id), name: $0.name, color: $0.color) })
-        try NIfTIWriter.writeLabels(result.labels, table: table, to: output + "/labels.nii.gz",
-                                    description: "segvol \(segvolVersion) \(scanRegion.rawValue)")
-        lap("write_labels")
-        try VolumesCSV.write(report, to: output + "/volumes.csv")
-        lap("write_csv")
-        var perClass: [Int: Double] = [:]
-        for row in report.rows { perClass[row.id, default: 0] += row.volumeML }
-        try QCMontage().write(image: input.image, labels: result.labels, catalog: catalog, volumesML: perClass,
-                              title: "segvol \(scanRegion.rawValue) model \(folder.version)", to: output + "/qc.png")
-        lap("write_qc")
+        let outcome = try ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
+            .run(input.image, region: scanRegion, directory: output)
+        timings += outcome.timings
+        let result = outcome.result, report = outcome.report
 
         let manifest = SegmentManifest(
             input: try SegmentManifest.Input(path: scan, series: picked.label, scan: input),
@@ -137,7 +121,7 @@ struct SegmentCommand: ParsableCommand {
             removedIslands: result.removed.voxels.map { .init(id: Int($0.key), voxels: $0.value, components: result.removed.components[$0.key] ?? 0) }
                 .sorted { $0.id < $1.id },
             timings: timings,
-            outputs: try ["labels.nii.gz", "volumes.csv", "qc.png"].map { try .init(directory: output, name: $0) })
+            outputs: try outcome.files.map { try .init(directory: output, name: $0) })
         try manifest.write(to: output + "/manifest.json")
         let total = timings.reduce(0) { $0 + $1.seconds }
         print(String(format: "%@: %@, %d classes measured, %.2f s → %@", picked.label, scanRegion.rawValue,
