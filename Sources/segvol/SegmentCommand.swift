@@ -3,7 +3,6 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ImagingCore
-import NIfTIIO
 import NeuralEngine
 import Segmentation
 import Spool
