@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
     ],
     targets: [
         // MARK: C libraries, one module each, each imported by exactly one Swift module.
@@ -57,7 +58,10 @@ let package = Package(
             dependencies: ["ImagingCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
-        .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
+        .target(
+            name: "Volumetry",
+            dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO", .product(name: "CSV", package: "CSV.swift")]
+        ),
         .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
 
         // MARK: The daemon: configuration, systemd integration, the spool.
@@ -84,11 +88,14 @@ let package = Package(
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
         // Runs the built executable; depending on it makes `swift build --build-tests` build it.
-        .testTarget(name: "segvolTests", dependencies: ["segvol"]),
+        .testTarget(name: "segvolTests", dependencies: ["segvol", "NeuralEngine", "Segmentation"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling"]),
+        .testTarget(
+            name: "SegmentationTests",
+            dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling", "NeuralEngine", "Phantoms"]
+        ),
         .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
-        .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore"]),
+        .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore", "Phantoms"]),
         .testTarget(
             name: "PhantomsTests",
             dependencies: ["Phantoms", "Anatomy", "ImagingCore", "DICOMIO", "NIfTIIO"],

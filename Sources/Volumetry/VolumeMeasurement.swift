@@ -1,0 +1,151 @@
+import Anatomy
+import ImagingCore
+
+/// One row of a volume report: a class on one side.
+public struct ClassVolume: Codable, Equatable, Sendable {
+    /// Catalog id and name.
+    public var id: Int
+    public var name: String
+    public var group: TissueGroup
+    public var side: BodySide
+    /// Labelled voxels on the native grid.
+    public var voxels: Int
+    /// voxels × |det(affine)| / 1000 (mL). For a truncated class this is the volume inside the
+    /// field of view, never 0.
+    public var volumeML: Double
+    /// Slices (along the scan's slice axis, the third voxel axis) holding at least one voxel.
+    public var slices: Int
+    /// The class touches the first or last slice: part of it may lie outside the field of view.
+    public var truncated: Bool { touchesFirstSlice || touchesLastSlice }
+    public var touchesFirstSlice: Bool
+    public var touchesLastSlice: Bool
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, group, side, voxels, volumeML, slices, truncated, touchesFirstSlice, touchesLastSlice
+    }
+
+    public init(id: Int, name: String, group: TissueGroup, side: BodySide, voxels: Int, volumeML: Double, slices: Int,
+                touchesFirstSlice: Bool, touchesLastSlice: Bool) {
+        self.id = id
+        self.name = name
+        self.group = group
+        self.side = side
+        self.voxels = voxels
+        self.volumeML = volumeML
+        self.slices = slices
+        self.touchesFirstSlice = touchesFirstSlice
+        self.touchesLastSlice = touchesLastSlice
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(Int.self, forKey: .id), name: try c.decode(String.self, forKey: .name),
+                  group: try c.decode(TissueGroup.self, forKey: .group), side: try c.decode(BodySide.self, forKey: .side),
+                  voxels: try c.decode(Int.self, forKey: .voxels), volumeML: try c.decode(Double.self, forKey: .volumeML),
+                  slices: try c.decode(Int.self, forKey: .slices),
+                  touchesFirstSlice: try c.decode(Bool.self, forKey: .touchesFirstSlice),
+                  touchesLastSlice: try c.decode(Bool.self, forKey: .touchesLastSlice))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(group, forKey: .group)
+        try c.encode(side, forKey: .side)
+        try c.encode(voxels, forKey: .voxels)
+        try c.encode(volumeML, forKey: .volumeML)
+        try c.encode(slices, forKey: .slices)
+        try c.encode(truncated, forKey: .truncated)
+        try c.encode(touchesFirstSlice, forKey: .touchesFirstSlice)
+        try c.encode(touchesLastSlice, forKey: .touchesLastSlice)
+    }
+}
+
+/// The volumes of one segmented scan (docs/volumetry.md).
+public struct VolumeReport: Codable, Equatable, Sendable {
+    public var region: Region
+    /// |det(affine)| of the native grid (mm³).
+    public var voxelVolumeMM3: Double
+    /// Slices along the scan's slice axis (the third voxel axis).
+    public var sliceCount: Int
+    public var sides: SideSplit
+    /// Every class of the region (and any other class present), by id, then side (left, right,
+    /// unsplit). Absent classes have a row with 0 voxels.
+    public var rows: [ClassVolume]
+
+    /// The row of a class name and side, if any.
+    public func row(_ name: String, side: BodySide) -> ClassVolume? { rows.first { $0.name == name && $0.side == side } }
+}
+
+/// Measures volumes on the native grid.
+public enum VolumeMeasurer {
+    /// Per class and side: voxel count, volume (mL), slices, truncation (docs/volumetry.md).
+    ///
+    /// - Parameter labels: catalog ids on the scan's native grid (never a resampled grid).
+    public static func measure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
+                               policy: SidePolicy = SidePolicy()) -> VolumeReport {
+        let split = SideAnalysis.split(labels, catalog: catalog, region: region, policy: policy)
+        let g = labels.grid
+        let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
+        let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
+        // Which classes are split at the midline, and each side's index (0 left, 1 right, 2 unsplit).
+        var splitClass = [Bool](repeating: false, count: maxID + 1)
+        switch split.kind {
+        case .bilateral: for id in 0...maxID { splitClass[id] = true }
+        case .trunk: for name in split.pairedClasses { if let c = catalog.class(named: name) { splitClass[c.id] = true } }
+        case .single: break
+        }
+        let wholeSide = split.kind == .single ? (split.singleSide ?? .unsplit) : .unsplit
+        let sideIndex: [BodySide: Int] = [.left: 0, .right: 1, .unsplit: 2]
+        // Counters (id, side): voxels; slice presence (id, side, k).
+        var voxels = [Int](repeating: 0, count: (maxID + 1) * 3)
+        var present = [Bool](repeating: false, count: (maxID + 1) * 3 * nz)
+        let a = g.affine
+        let ax = a[0, 0], bx = a[0, 1], cx = a[0, 2], x0 = a[0, 3]
+        let mid = split.midlineX ?? 0
+        let whole = sideIndex[wholeSide]!
+        labels.data.withUnsafeBufferPointer { lab in
+            var o = 0
+            for k in 0..<nz {
+                for j in 0..<ny {
+                    let rowX = x0 + Double(j) * bx + Double(k) * cx
+                    for i in 0..<nx {
+                        let l = Int(lab[o])
+                        o += 1
+                        guard l > 0, l <= maxID else { continue }
+                        let s = splitClass[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole
+                        voxels[l * 3 + s] += 1
+                        present[(l * 3 + s) * nz + k] = true
+                    }
+                }
+            }
+        }
+        var ids = Set(catalog.classes(in: region).map(\.id))
+        for id in 1...max(maxID, 1) where voxels[id * 3] + voxels[id * 3 + 1] + voxels[id * 3 + 2] > 0 { ids.insert(id) }
+        var rows: [ClassVolume] = []
+        let voxelML = g.voxelVolume / 1000
+        for id in ids.sorted() {
+            let c = catalog.class(id: id)
+            let sides: [BodySide] = splitClass[id] ? [.left, .right] : [intrinsicSide(c?.name) ?? wholeSide]
+            for side in sides {
+                let s = splitClass[id] ? sideIndex[side]! : whole
+                let n = voxels[id * 3 + s]
+                let base = (id * 3 + s) * nz
+                rows.append(ClassVolume(id: id, name: c?.name ?? "label_\(id)", group: c?.group ?? .connective, side: side,
+                                        voxels: n, volumeML: Double(n) * voxelML,
+                                        slices: (0..<nz).reduce(0) { $0 + (present[base + $1] ? 1 : 0) },
+                                        touchesFirstSlice: present[base], touchesLastSlice: present[base + nz - 1]))
+            }
+        }
+        return VolumeReport(region: region, voxelVolumeMM3: g.voxelVolume, sliceCount: nz, sides: split, rows: rows)
+    }
+
+    /// The side written in a class's own name (`kidney_left`, `left_kidney`), if any.
+    static func intrinsicSide(_ name: String?) -> BodySide? {
+        guard let name else { return nil }
+        if name.hasSuffix("_left") || name.hasPrefix("left_") { return .left }
+        if name.hasSuffix("_right") || name.hasPrefix("right_") { return .right }
+        return nil
+    }
+}
