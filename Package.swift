@@ -59,6 +59,11 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
         .target(name: "Volumetry", dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO"]),
         .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
+        .target(
+            name: "Training",
+            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
 
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -70,7 +75,7 @@ let package = Package(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
-                "Segmentation",
+                "Segmentation", "Training",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +92,11 @@ let package = Package(
         .testTarget(name: "segvolTests", dependencies: ["segvol"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "Resampling", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
         .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
         .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore"]),
         .testTarget(
