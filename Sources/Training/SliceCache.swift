@@ -101,7 +101,9 @@ public enum SliceCache {
                             region: prepared.region, annotated: prepared.info.annotated, superLabels: prepared.info.superLabels,
                             scoredChannels: prepared.scoredChannels, transform: prepared.transform, window: prepared.window,
                             sliceCount: prepared.sliceCount, hasForeground: prepared.hasForeground)
-        let json = (try? JSONEncoder().encode(header)).map(Array.init) ?? []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // stable bytes (corelibs' keyed containers are unordered)
+        let json = (try? encoder.encode(header)).map(Array.init) ?? []
         var bytes = magic
         bytes.reserveCapacity(16 + json.count + 8 * prepared.images.count)
         withUnsafeBytes(of: formatVersion.littleEndian) { bytes.append(contentsOf: $0) }

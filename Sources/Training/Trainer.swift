@@ -18,6 +18,9 @@ public final class Trainer {
     public let lossText: String
     public let options: TrainingOptions
     let loss: WeightedLoss
+    /// Engine worker threads of the network (nil: `EngineThreads.threadCount`). Weight gradients
+    /// are summed per worker, so bit-exact resumption needs the same count before and after.
+    public var threadCount: Int?
 
     /// `plan.loss` is replaced by `loss`. Throws `EngineError` (`loss_syntax`,
     /// `loss_unknown_term`) for a bad loss string.
@@ -33,8 +36,10 @@ public final class Trainer {
     /// The network this plan describes.
     public func makeNetwork() -> UNet {
         let a = plan.architecture
-        return UNet(config: UNetConfig(inChannels: a.inChannels, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth),
-                    seed: options.seed)
+        let net = UNet(config: UNetConfig(inChannels: a.inChannels, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth),
+                       seed: options.seed)
+        if let threadCount { net.threadCount = threadCount }
+        return net
     }
 
     /// What a resumed run must match.
@@ -48,6 +53,12 @@ public final class Trainer {
     /// existing state is replaced. `shouldStop` is polled after each step (e.g. a SIGINT flag).
     public func run(data: TrainingData, output: String, resume: Bool, shouldStop: () -> Bool = { false },
                     onEvent: (TrainingEvent) -> Void = { _ in }) throws(ImagingError) -> TrainingReport {
+        if loss.terms.contains(where: { $0.name.lowercased() == "xent" }),
+           let c = data.train.first(where: { !$0.info.superLabels.isEmpty }) {
+            throw ImagingError(.trainingDataInvalid, input: c.caseName,
+                               reason: "the loss term xent (plain cross-entropy) cannot read super labels, and dataset \(c.dataset) has them",
+                               remedy: "use a partial-label loss (xent_plus, xent_super, mce, dice_soft…; docs/losses.md) or leave those cases out")
+        }
         let files = RunFiles(output: output)
         try files.prepare()
         let net = makeNetwork()

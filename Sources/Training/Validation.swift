@@ -155,12 +155,13 @@ public enum Validator {
         var diceLists: [String: [Double]] = [:]
         var volumeLists: [String: [Double]] = [:]
         for s in scores {
-            for (name, d) in s.dice { diceLists[name, default: []].append(d) }
+            for (name, d) in s.dice.sorted(by: { $0.key < $1.key }) { diceLists[name, default: []].append(d) }
             for (name, e) in s.volumes { volumeLists[name, default: []].append(abs(e.errorPercent)) }
         }
         let classDice = diceLists.mapValues { $0.reduce(0, +) / Double($0.count) }
-        let meanDice = classDice.isEmpty ? 0 : classDice.values.reduce(0, +) / Double(classDice.count)
-        let all = volumeLists.values.flatMap { $0 }
+        // Summed in name order: dictionary order varies between processes, sums must not.
+        let meanDice = classDice.isEmpty ? 0 : classDice.sorted { $0.key < $1.key }.map(\.value).reduce(0, +) / Double(classDice.count)
+        let all = volumeLists.sorted { $0.key < $1.key }.flatMap(\.value)
         return ValidationResult(classDice: classDice, meanDice: meanDice, classVolumeErrorPercent: volumeLists.mapValues(median),
                                 medianAbsVolumeErrorPercent: all.isEmpty ? nil : median(all), cases: scores)
     }
