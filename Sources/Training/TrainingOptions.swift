@@ -49,8 +49,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
 /// What happened during a run, for progress lines (the library prints nothing itself).
 public enum TrainingEvent: Sendable {
-    /// Data are loaded: case counts and how many came from the cache.
-    case dataReady(trainCases: Int, validationCases: Int, cacheHits: Int, skipped: [String])
     /// Resumed from a saved state at this step.
     case resumed(step: Int)
     /// One step done.

@@ -122,7 +122,7 @@ struct TrainCommand: ParsableCommand {
                 print(String(format: "validation at step %d: mean Dice %.4f%@%@; lr %.1e", step, r.meanDice, vol, isBest ? " (best)" : "", rate))
             case .resumed(let step):
                 print("resumed at step \(step)")
-            case .dataReady, .checkpointed:
+            case .checkpointed:
                 break
             }
             fflush(nil)
