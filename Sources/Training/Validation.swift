@@ -17,6 +17,8 @@ public struct ValidationCase: Sendable {
 public struct VolumeError: Codable, Sendable, Equatable {
     public var predictedML: Double
     public var exactML: Double
+    /// predicted − exact (mL).
+    public var errorML: Double
     /// (predicted − exact) / exact, in percent.
     public var errorPercent: Double
 }
@@ -115,9 +117,15 @@ public enum Validator {
     }
 
     static func score(net: UNet, case v: ValidationCase, plan: ModelPlan, batch: Int) -> CaseScore {
+        let allowed = allowedChannels(plan, region: v.prepared.region)
+        let native = v.prepared.transform.toNative(predictProfile(net: net, case: v.prepared, allowed: allowed, batch: batch))
+        return score(predicted: native, case: v, plan: plan)
+    }
+
+    /// Scores a predicted label map (output channels, native grid) against the case.
+    public static func score(predicted native: LabelVolume, case v: ValidationCase, plan: ModelPlan) -> CaseScore {
         let p = v.prepared
         let allowed = allowedChannels(plan, region: p.region)
-        let native = p.transform.toNative(predictProfile(net: net, case: p, allowed: allowed, batch: batch))
         let c = plan.outputs.count
         // Confusion counts per channel: predicted, true, both (targets ≥ C are super labels).
         var predicted = [Int](repeating: 0, count: c), truth = predicted, both = predicted
@@ -143,7 +151,7 @@ public enum Validator {
             for entry in t.classes where entry.exactML > 0 {
                 guard let ch = plan.channel(ofID: entry.id), allowed.contains(ch) else { continue }
                 let pred = Double(predicted[ch]) * voxelML
-                volumes[entry.name] = VolumeError(predictedML: pred, exactML: entry.exactML,
+                volumes[entry.name] = VolumeError(predictedML: pred, exactML: entry.exactML, errorML: pred - entry.exactML,
                                                   errorPercent: 100 * (pred - entry.exactML) / entry.exactML)
             }
         }
