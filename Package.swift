@@ -63,6 +63,11 @@ let package = Package(
             dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO", .product(name: "CSV", package: "CSV.swift")]
         ),
         .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
+        .target(
+            name: "Training",
+            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
 
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -74,7 +79,7 @@ let package = Package(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
-                "Segmentation",
+                "Segmentation", "Training",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,6 +98,11 @@ let package = Package(
         .testTarget(
             name: "SegmentationTests",
             dependencies: ["Segmentation", "Anatomy", "ImagingCore", "Resampling", "NeuralEngine", "Phantoms"]
+        ),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "Resampling", "NIfTIIO"],
+            swiftSettings: niftiInclude
         ),
         .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),
         .testTarget(name: "VolumetryTests", dependencies: ["Volumetry", "Anatomy", "ImagingCore", "Phantoms"]),

@@ -1,0 +1,129 @@
+import Anatomy
+import NeuralEngine
+
+/// How mini-batches are drawn.
+public struct SamplerOptions: Codable, Sendable, Equatable {
+    /// Slices per batch.
+    public var batchSize: Int = 8
+    /// Share of slices with some foreground target; the rest have none (when a dataset lacks one
+    /// kind, the other is used).
+    public var foregroundFraction: Double = 0.5
+    /// On-the-fly augmentation (`Augmentation`); off gives the prepared slices unchanged.
+    public var augmentation = Augmentation()
+
+    public init(batchSize: Int = 8, foregroundFraction: Double = 0.5, augmentation: Augmentation = Augmentation()) {
+        self.batchSize = batchSize
+        self.foregroundFraction = foregroundFraction
+        self.augmentation = augmentation
+    }
+}
+
+/// One mini-batch, ready for `UNet.trainStep`.
+public struct Batch: Sendable {
+    /// (N, 1, H, W)
+    public var images: [Float]
+    /// (N, H, W)
+    public var targets: [Int32]
+    /// N entries.
+    public var info: [ImageLabelInfo]
+    /// Per image: the case index, slice and source dataset it came from.
+    public var sources: [(caseIndex: Int, slice: Int, dataset: String, foreground: Bool)]
+    public var count: Int { info.count }
+}
+
+/// Draws mini-batches stratified by source dataset in constant proportion, with a fixed share
+/// of foreground slices, deterministically: the batch of step `s` is a function of the seed, `s`
+/// and the cases only (not of earlier draws), so a resumed run draws what an uninterrupted
+/// run would have.
+///
+/// Slot j of step s is the g-th draw overall, g = s·B + j. It goes to dataset g mod D (datasets
+/// in name order, so each gets 1/D of all slices and every batch the same share up to one
+/// slice), and is that dataset's n-th draw, n = g div D; the draw takes a foreground slice when
+/// floor((n+1)·f) > floor(n·f), so exactly a fraction f of every dataset's draws are foreground
+/// over time (f = ½ alternates). The slice within the pool, and the augmentation, come from a
+/// generator seeded by (seed, s, j).
+public struct BatchSampler: Sendable {
+    public let options: SamplerOptions
+    public let seed: UInt64
+    /// Dataset names in sampling order.
+    public let datasets: [String]
+    let cases: [PreparedCase]
+    /// Per dataset: (case, slice) pairs with and without foreground.
+    let foreground: [[(Int, Int)]]
+    let background: [[(Int, Int)]]
+    let height: Int, width: Int
+
+    /// All `cases` must share one window size (the plan's input size).
+    public init(cases: [PreparedCase], options: SamplerOptions, seed: UInt64) {
+        precondition(!cases.isEmpty, "BatchSampler needs at least one case")
+        precondition(options.batchSize >= 1 && (0...1).contains(options.foregroundFraction))
+        self.cases = cases
+        self.options = options
+        self.seed = seed
+        let (h, w) = (cases[0].window.height, cases[0].window.width)
+        precondition(cases.allSatisfy { $0.window.height == h && $0.window.width == w }, "cases differ in input size")
+        height = h
+        width = w
+        let names = Array(Set(cases.map(\.dataset))).sorted()
+        datasets = names
+        var fg = [[(Int, Int)]](repeating: [], count: names.count)
+        var bg = fg
+        for (ci, c) in cases.enumerated() {
+            let d = names.firstIndex(of: c.dataset)!
+            for k in 0..<c.sliceCount {
+                if c.hasForeground[k] { fg[d].append((ci, k)) } else { bg[d].append((ci, k)) }
+            }
+        }
+        foreground = fg
+        background = bg
+    }
+
+    /// The dataset index and foreground wish of slot `j` at `step` (the stratification rule).
+    public func plan(step: Int, slot j: Int) -> (dataset: Int, foreground: Bool) {
+        let g = step * options.batchSize + j
+        let d = g % datasets.count, n = g / datasets.count
+        let f = options.foregroundFraction
+        let wantsForeground = (Double(n + 1) * f).rounded(.down) > (Double(n) * f).rounded(.down)
+        return (d, wantsForeground)
+    }
+
+    /// The batch of `step`.
+    public func batch(step: Int) -> Batch {
+        let b = options.batchSize, hw = height * width
+        var images = [Float](repeating: 0, count: b * hw)
+        var targets = [Int32](repeating: 0, count: b * hw)
+        var info: [ImageLabelInfo] = []
+        var sources: [(caseIndex: Int, slice: Int, dataset: String, foreground: Bool)] = []
+        for j in 0..<b {
+            var rng = SeededGenerator(seed: mix(seed, UInt64(step), UInt64(j)))
+            let (d, wantsForeground) = plan(step: step, slot: j)
+            let fgPool = foreground[d], bgPool = background[d]
+            let pool = (wantsForeground && !fgPool.isEmpty) || bgPool.isEmpty ? fgPool : bgPool
+            let (ci, k) = pool[Int(rng.next() % UInt64(pool.count))]
+            let c = cases[ci]
+            images.withUnsafeMutableBufferPointer { img in
+                targets.withUnsafeMutableBufferPointer { tgt in
+                    c.images.withUnsafeBufferPointer { srcImg in
+                        c.targets.withUnsafeBufferPointer { srcTgt in
+                            options.augmentation.apply(
+                                image: srcImg.baseAddress! + k * hw, target: srcTgt.baseAddress! + k * hw,
+                                outImage: img.baseAddress! + j * hw, outTarget: tgt.baseAddress! + j * hw,
+                                height: height, width: width, region: c.region, rng: &rng)
+                        }
+                    }
+                }
+            }
+            info.append(c.info)
+            sources.append((ci, k, c.dataset, c.hasForeground[k]))
+        }
+        return Batch(images: images, targets: targets, info: info, sources: sources)
+    }
+}
+
+/// A 64-bit mix of three words (SplitMix64 finaliser on a combination), for per-draw seeds.
+func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xC2B2_AE3D_27D4_EB4F &* (c &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}

@@ -1,0 +1,100 @@
+import Foundation
+import ImagingCore
+import NeuralEngine
+import Segmentation
+import Testing
+@testable import Training
+
+@Suite(.serialized) struct TrainerTests {
+    func options(steps: Int) -> TrainingOptions {
+        var o = TrainingOptions(steps: steps)
+        o.sampler = SamplerOptions(batchSize: 2)   // augmentation on: resumption must reproduce it too
+        o.validateEvery = 3
+        o.checkpointEvery = 1
+        o.earlyStopPatience = 0
+        o.learningRate = 1e-3
+        o.seed = 5
+        return o
+    }
+
+    func load(_ data: String, plan: ModelPlan) throws -> TrainingData {
+        let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
+        return try TrainingData.load(cases: cases, plan: plan, catalog: Fixtures.catalog, splitPath: data + "/split.json",
+                                     cacheDirectory: nil, validationFraction: 0.5)
+    }
+
+    @Test func resumeAfterInterruptionGivesTheSameWeights() throws {
+        let data = try Fixtures.writeCases("resume")
+        let plan = Fixtures.thighPlan()
+        let trainingData = try load(data, plan: plan)
+        #expect(!trainingData.validation.isEmpty)
+        let whole = Fixtures.temporaryDirectory("whole"), parts = Fixtures.temporaryDirectory("parts")
+
+        let t = try Trainer(plan: plan, loss: "xent_plus + dice_log", options: options(steps: 6))
+        t.threadCount = 1
+        let a = try t.run(data: trainingData, output: whole, resume: false)
+        #expect(a.status == .completed && a.stepsDone == 6)
+
+        var steps = 0
+        let first = try t.run(data: trainingData, output: parts, resume: false, shouldStop: { steps >= 4 }, onEvent: { event in
+            if case .step = event { steps += 1 }
+        })
+        #expect(first.status == .interrupted && first.stepsDone == 4)
+        var resumedAt: Int?
+        let second = try t.run(data: trainingData, output: parts, resume: true, onEvent: { event in
+            if case .resumed(let s) = event { resumedAt = s }
+        })
+        #expect(resumedAt == 4 && second.status == .completed && second.stepsDone == 6)
+
+        let x = try SafeTensorsFile(contentsOf: whole + "/training/state.safetensors")
+        let y = try SafeTensorsFile(contentsOf: parts + "/training/state.safetensors")
+        #expect(x.names.sorted() == y.names.sorted())
+        #expect(x.names.contains { $0.hasPrefix("optimizer.adam.m.") })
+        for name in x.names { #expect(x.tensors[name] == y.tensors[name], "tensor \(name) differs") }
+        // Validation history: equal up to the JSON round trip of the resumed part (last digit).
+        #expect(a.validations.map(\.step) == second.validations.map(\.step))
+        for (u, v) in zip(a.validations, second.validations) {
+            #expect(abs(u.meanDice - v.meanDice) <= 1e-12 && abs(u.meanTrainingLoss - v.meanTrainingLoss) <= 1e-12)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: whole + "/weights.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: parts + "/weights.safetensors")))
+
+        // A resume with another loss is refused.
+        let other = try Trainer(plan: plan, loss: "xent_or", options: options(steps: 8))
+        #expect(throws: (any Error).self) { try other.run(data: trainingData, output: parts, resume: true) }
+    }
+
+    @Test func tinyEndToEndTrainingLowersTheLoss() throws {
+        let data = try Fixtures.writeCases("e2e")
+        let plan = Fixtures.thighPlan()
+        let trainingData = try load(data, plan: plan)
+        let out = Fixtures.temporaryDirectory("e2e-out")
+        var o = TrainingOptions(steps: 40)
+        o.sampler = SamplerOptions(batchSize: 4, augmentation: .none)
+        o.learningRate = 1e-2
+        o.validateEvery = 20
+        var losses: [Double] = []
+        let t = try Trainer(plan: plan, loss: "xent_plus + 0.1*dice_soft", options: o)
+        let report = try t.run(data: trainingData, output: out, resume: false, onEvent: { event in
+            if case .step(let p) = event { losses.append(p.loss) }
+        })
+        #expect(losses.count == 40)
+        let early = losses.prefix(8).reduce(0, +) / 8, late = losses.suffix(8).reduce(0, +) / 8
+        #expect(late < 0.7 * early, "loss \(early) → \(late)")
+        #expect(report.validations.map(\.step) == [20, 40])
+        for f in ["plan.json", "weights.safetensors", "metrics.json", "MODEL.md", "report.json", "report.md"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + f), "\(f) missing")
+        }
+        let metrics = try JSONDecoder().decode(ModelMetrics.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json")))
+        #expect(metrics.steps == 40 && metrics.dataSnapshotHash == trainingData.snapshotHash)
+        #expect(!metrics.validationDice.isEmpty && metrics.medianAbsVolumeErrorPercent != nil)
+        let written = try JSONDecoder().decode(ModelPlan.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/plan.json")))
+        #expect(written.loss == "xent_plus + 0.1*dice_soft")
+        // Plain xent cannot read the super labels of the adductor dataset: refused before training.
+        let plain = try Trainer(plan: plan, loss: "xent", options: o)
+        #expect(throws: ImagingError.self) { try plain.run(data: trainingData, output: Fixtures.temporaryDirectory("xent"), resume: false) }
+        // The shipped weights load into the plan's network.
+        let net = t.makeNetwork()
+        try net.loadCheckpoint(from: out + "/weights.safetensors")
+    }
+}
