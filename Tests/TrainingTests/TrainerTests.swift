@@ -97,4 +97,19 @@ import Testing
         let net = t.makeNetwork()
         try net.loadCheckpoint(from: out + "/weights.safetensors")
     }
+
+    @Test func wallTimeBoundStopsWithAStateAndAModelFolder() throws {
+        let data = try Fixtures.writeCases("walltime")
+        let plan = Fixtures.thighPlan()
+        let trainingData = try load(data, plan: plan)
+        var o = options(steps: 100)
+        o.maxWallSeconds = 0
+        let out = Fixtures.temporaryDirectory("walltime-out")
+        let report = try Trainer(plan: plan, loss: "mce + mdice", options: o).run(data: trainingData, output: out, resume: false)
+        #expect(report.status == .timeLimit && report.stepsDone == 0 && report.bestStep == nil)
+        #expect(FileManager.default.fileExists(atPath: out + "/weights.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: out + "/training/state.safetensors"))
+        let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(md.contains("| status | time_limit |") && md.contains("| steps | 0 of 100 |"))
+    }
 }
