@@ -36,7 +36,8 @@ extension SpoolEngine {
         record.attempts += 1
         let arguments = ["worker", "--job", store.workDir(record.id), "--outbox", store.paths.outbox,
                          "--memory-limit-mb", "\(config.worker.memoryLimitMB)", "--cpu-limit-s", "\(config.worker.cpuLimitSeconds)",
-                         "--log-level", config.log.level, "--log-target", config.log.target]
+                         "--log-level", config.log.level, "--log-target", config.log.target,
+                         "--model-dir", config.model.dir, "--pseudonym-key", store.paths.pseudonymKey]
         do {
             try store.save(record)
             let process = try WorkerProcess(executable: workerExecutable, arguments: arguments,
@@ -62,10 +63,16 @@ extension SpoolEngine {
         switch outcome {
         case .exited(WorkerExit.done) where store.outputsComplete(record.id):
             loggedErrors.remove("no_space \(record.id)")
+            var extra: Logger.Metadata = [:]
+            do { extra = try finishing?(finished) ?? [:] } catch {
+                retryOrFail(finished, code: "report_failed", message: "The reports could not be written (\(error)).", stage: "report")
+                return
+            }
             do {
                 try store.complete(finished, deleteInput: config.retention.processed == "delete")
                 doneCount += 1
-                logger.info("job done", metadata: ["event": "job.done", "job": "\(record.id)", "region": "\(record.region)", "stage": "done", "attempts": "\(record.attempts)"])
+                let base: Logger.Metadata = ["event": "job.done", "job": "\(record.id)", "region": "\(record.region)", "stage": "done", "attempts": "\(record.attempts)"]
+                logger.info("job done", metadata: base.merging(extra) { a, _ in a })
             } catch {
                 logger.error("cannot archive a finished job; it stays in work/ and is finished on restart", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
             }

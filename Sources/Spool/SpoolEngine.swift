@@ -36,6 +36,11 @@ public final class SpoolEngine {
     public internal(set) var failedCount = 0
     /// Set on every change worth a new STATUS= line.
     public var statusChanged = true
+    /// Runs after a job's outputs are durable and before its input is archived (the daemon
+    /// appends the CSV reports here); also for jobs that recovery finishes. Must be idempotent:
+    /// a crash between it and the archive runs it again. Its metadata goes on the job.done
+    /// event. When it throws, the job is retried (the worker reuses the complete outputs).
+    public var finishing: ((JobRecord) throws -> Logger.Metadata)?
 
     /// Takes the instance lock (failing fast if another instance holds it), creates the site's
     /// folders and starts watching the inboxes. `workerExecutable` is the `segvol` binary.
@@ -64,7 +69,11 @@ public final class SpoolEngine {
 
     /// The start-up sweep (before READY=1): orphan temporaries removed, unfinished jobs re-queued.
     public func recover() throws -> RecoveryReport {
-        let report = try store.recover(deleteInput: config.retention.processed == "delete")
+        let report = try store.recover(deleteInput: config.retention.processed == "delete") { [finishing, logger] record in
+            do { _ = try finishing?(record) } catch {
+                logger.error("cannot write the reports of a finished job; it is finished anyway", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            }
+        }
         logger.info("recovery finished", metadata: [
             "requeued": "\(report.requeued)", "finished": "\(report.finished)",
             "temporaries_removed": "\(report.temporariesRemoved)", "abandoned_claims": "\(report.abandonedClaims)", "lost": "\(report.lost)",
