@@ -57,6 +57,12 @@ extension DaemonSuite {
         return digest(k.map { $0 ^ 0x5c } + inner).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The reference HMAC the pseudonym test compares with, checked on RFC 4231 test case 2.
+    @Test func referenceHMACMatchesRFC4231() {
+        #expect(Self.hmac(key: Array("Jefe".utf8), "what do ya want for nothing?")
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(5)))
     func dropsAreSegmentedMeasuredAndReportedOnceEvenAfterACrash() throws {
         let site = DaemonSite()
@@ -184,6 +190,32 @@ extension DaemonSuite {
         #expect(Set(tidy.map { $0[0] }) == Set(jobs))
         let wide = try Self.csv(site.paths.reports + "/volumes_calf.csv").dropFirst()
         #expect(wide.count == 3 && Set(wide.map { $0[0] }) == Set(jobs))
+    }
+
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(3)))
+    func theAutoInboxTakesTheRegionFromTheHeaderOrRefusesTheScan() throws {
+        let site = DaemonSite(extra: ["inbox": ["auto": "true"]])
+        let model = try Self.writeModel(in: site.root)
+        site.sections["model"] = ["dir": "\"\(model)\""]
+        site.writeConfig()
+        let thigh = try Self.phantom("thigh", dicom: true, in: site.root)
+        try FileManager.default.createDirectory(atPath: site.inbox("auto"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: thigh + "/image", toPath: site.inbox("auto") + "/series")
+        try site.dropNIfTI("nameless.nii", region: "auto", shape: [16, 16, 3])
+        let serve = try site.serve(["--exit-when-idle"])
+        let status = waitExit(serve, 120)
+        if status == nil { serve.terminate() }
+        #expect(status == 0)
+        let store = site.store
+        let done = try #require(store.jobIDs(in: site.paths.archive).first)
+        let scan = try #require((try Self.json(site.paths.outbox + "/" + done + "/manifest.json")["scans"] as? [[String: Any]])?.first)
+        let seg = try #require(scan["segmentation"] as? [String: Any])
+        #expect(seg["region"] as? String == "thigh" && seg["regionSource"] as? String == "header")
+        #expect(try Self.csv(site.paths.reports + "/volumes_thigh.csv").count == 2)
+        // A NIfTI without a description names no region: refused, not guessed.
+        let failed = try #require(store.jobIDs(in: site.paths.failed).first)
+        let reason = try #require(store.failureReason(failed))
+        #expect(reason.code == "region_unknown" && reason.stage == "segmentation", "\(reason)")
     }
 
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(2)))
