@@ -41,6 +41,8 @@ public final class SpoolEngine {
     /// a crash between it and the archive runs it again. Its metadata goes on the job.done
     /// event. When it throws, the job is retried (the worker reuses the complete outputs).
     public var finishing: ((JobRecord) throws -> Logger.Metadata)?
+    /// The model part of the STATUS= line ("model v3", "no model"), set by the daemon.
+    public var modelSummary: String? { didSet { statusChanged = true } }
 
     /// Takes the instance lock (failing fast if another instance holds it), creates the site's
     /// folders and starts watching the inboxes. `workerExecutable` is the `segvol` binary.
@@ -213,6 +215,7 @@ public final class SpoolEngine {
         let queued = (try? store.activeJobs().count) ?? 0
         var parts = ["queue \(queued)", running.map { "running \($0.record.id)" } ?? "idle",
                      "done \(doneCount)", "failed \(failedCount)"]
+        if let modelSummary { parts.append(modelSummary) }
         if intakePaused { parts.append("intake paused: disk low") }
         return parts.joined(separator: ", ")
     }

@@ -106,11 +106,13 @@ final class DaemonService: Service, @unchecked Sendable {
     func checkModel() {
         switch SegmentationStage.loadModel(directory: engine.config.model.dir) {
         case .success(let (_, model)):
+            engine.modelSummary = "model \(model.version)"
             logger.notice("model loaded", metadata: [
                 "event": "model.loaded", "model": "\(model.version)", "weights_sha256": "\(model.weightsSHA256)",
                 "path": "\(model.path)", "seconds": "\(String(format: "%.3f", model.loadSeconds))",
             ])
         case .failure(let error):
+            engine.modelSummary = "no model"
             logger.warning("no usable model: jobs are converted without segmentation", metadata: [
                 "model": "none", "code": "\(error.code.rawValue)", "error": "\(error.reason)", "remedy": "\(error.remedy)",
             ])

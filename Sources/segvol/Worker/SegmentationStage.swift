@@ -38,14 +38,20 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
 
     func jobModel() -> JobManifest.ModelRecord? { loaded?.record }
 
+    /// The model folder for `model.dir` ("" finds one: SEGVOL_MODEL_DIR, models/current, the
+    /// installed defaults under /usr/local/share and /usr/share, the source tree).
+    static func locateModel(directory: String) throws(ImagingError) -> String {
+        try ModelDirectory.locate(explicit: directory.isEmpty ? nil : directory,
+                                  systemDirectories: [ModelDirectory.currentDirectory, "/usr/local/share/segvol/models/default",
+                                                      ModelDirectory.installedDirectory])
+    }
+
     /// Resolves, opens and loads the model; a missing or broken model is an outcome, not an error.
     static func loadModel(directory: String) -> Result<(ScanSegmentation, JobManifest.ModelRecord), ImagingError> {
         let start = ContinuousClock.now
         do throws(ImagingError) {
             let catalog = try LabelCatalog.load()
-            let path = try ModelDirectory.locate(explicit: directory.isEmpty ? nil : directory,
-                                                 systemDirectories: [ModelDirectory.currentDirectory, "/usr/local/share/segvol/models/default",
-                                                                     ModelDirectory.installedDirectory])
+            let path = try locateModel(directory: directory)
             let folder = try ModelFolder.open(path, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog)
             let weights: String, plan: String
