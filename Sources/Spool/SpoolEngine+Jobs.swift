@@ -65,9 +65,21 @@ extension SpoolEngine {
             loggedErrors.remove("no_space \(record.id)")
             var extra: Logger.Metadata = [:]
             do { extra = try finishing?(finished) ?? [:] } catch {
-                retryOrFail(finished, code: "report_failed", message: "The reports could not be written (\(error)).", stage: "report")
+                // The outputs are fine; only reports/ could not be written (full disk, permissions).
+                // Like a full disk, that is nobody's input's fault: the job waits (attempt not
+                // counted), logged once, and is finished again (the worker reuses its outputs).
+                var waiting = finished
+                waiting.state = .pending
+                waiting.attempts = max(0, record.attempts - 1)
+                waiting.notBefore = Date().timeIntervalSince1970 + config.worker.backoffMaxSeconds.clamped(to: 0...60)
+                waiting.lastFailure = "report_failed: the reports could not be written (\(error)); retrying"
+                try? store.save(waiting)
+                queueDirty = true
+                logOnce("cannot write the reports of a finished job; it waits and is retried", key: "report \(record.id)",
+                        ["job": "\(record.id)", "region": "\(record.region)", "stage": "report", "code": "report_failed", "error": "\(error)"])
                 return
             }
+            loggedErrors.remove("report \(record.id)")
             do {
                 try store.complete(finished, deleteInput: config.retention.processed == "delete")
                 doneCount += 1

@@ -39,7 +39,8 @@ public final class SpoolEngine {
     /// Runs after a job's outputs are durable and before its input is archived (the daemon
     /// appends the CSV reports here); also for jobs that recovery finishes. Must be idempotent:
     /// a crash between it and the archive runs it again. Its metadata goes on the job.done
-    /// event. When it throws, the job is retried (the worker reuses the complete outputs).
+    /// event. When it throws, the job waits and is finished again later (the worker reuses the
+    /// complete outputs; the attempt is not counted).
     public var finishing: ((JobRecord) throws -> Logger.Metadata)?
     /// The model part of the STATUS= line ("model v3", "no model"), set by the daemon.
     public var modelSummary: String? { didSet { statusChanged = true } }

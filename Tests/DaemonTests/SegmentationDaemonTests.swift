@@ -163,7 +163,7 @@ extension DaemonSuite {
 
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(5)))
     func killNineDuringSegmentationNeverDuplicatesReportRows() throws {
-        let site = DaemonSite()
+        let site = DaemonSite(extra: ["reports": ["drop_names": "false"]])
         let model = try Self.writeModel(in: site.root)
         site.sections["model"] = ["dir": "\"\(model)\""]
         site.writeConfig()
@@ -188,8 +188,39 @@ extension DaemonSuite {
         #expect(tidy.count == 3 * perScan, "rows: \(tidy.count), expected \(3 * perScan)")
         #expect(Set(tidy.map { "\($0[0])|\($0[7])|\($0[9])" }).count == tidy.count)
         #expect(Set(tidy.map { $0[0] }) == Set(jobs))
+        #expect(tidy.allSatisfy { $0[2] == "" }, "reports.drop_names = false leaves the column empty")
         let wide = try Self.csv(site.paths.reports + "/volumes_calf.csv").dropFirst()
         #expect(wide.count == 3 && Set(wide.map { $0[0] }) == Set(jobs))
+    }
+
+    @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(3)))
+    func unwritableReportsKeepTheJobWaitingThenFinishItOnce() throws {
+        let site = DaemonSite()
+        let model = try Self.writeModel(in: site.root)
+        site.sections["model"] = ["dir": "\"\(model)\""]
+        site.writeConfig()
+        let calf = try Self.phantom("calf", dicom: false, in: site.root)
+        // A folder where the report file should be: every write of it fails (even as root).
+        try FileManager.default.createDirectory(atPath: site.paths.reports + "/volumes.csv", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: site.inbox("calf"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: calf + "/image.nii.gz", toPath: site.inbox("calf") + "/c.nii.gz")
+        let serve = try site.serve()
+        defer { if serve.isRunning { serve.terminate() } }
+        let logPath = try FileManager.default.contentsOfDirectory(atPath: site.root).filter { $0.hasPrefix("serve-") }.map { site.root + "/" + $0 }.first!
+        func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        #expect(waitFor(60) { log().contains("cannot write the reports of a finished job") }, "\(log().suffix(2000))")
+        usleep(1_500_000)  // several retries (back-off ≤ 0.5 s here)
+        let store = site.store
+        let id = try #require(store.jobIDs(in: site.paths.work).first)
+        #expect(store.outputsComplete(id) && store.jobIDs(in: site.paths.failed).isEmpty)
+        #expect(log().components(separatedBy: "cannot write the reports of a finished job").count - 1 == 1, "logged once")
+        try FileManager.default.removeItem(atPath: site.paths.reports + "/volumes.csv")
+        #expect(waitFor(30) { store.jobIDs(in: site.paths.archive) == [id] })
+        let tidy = try Self.csv(site.paths.reports + "/volumes.csv").dropFirst()
+        #expect(tidy.count == (try Self.csv(site.paths.outbox + "/" + id + "/volumes.csv").count - 1))
+        #expect(try Self.csv(site.paths.reports + "/volumes_calf.csv").count == 2)
+        serve.terminate()
+        #expect(waitExit(serve, 20) == 0)
     }
 
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(3)))
