@@ -83,8 +83,11 @@ install: build
 	  echo "segvol: keeping $(DESTDIR)$(SYSCONFDIR)/segvol/segvol.toml (the new default is $(DATADIR)/segvol.toml.default)"; \
 	else install -Dm644 Config/.segvol.toml.install $(DESTDIR)$(SYSCONFDIR)/segvol/segvol.toml; fi
 	rm -f Config/.segvol.toml.install
-	@if [ -f Models/plan.json ]; then \
-	  mkdir -p $(DESTDIR)$(DATADIR)/models/default && cp -R Models/. $(DESTDIR)$(DATADIR)/models/default/; fi
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/segvol/labels.toml ]; then \
+	  echo "segvol: keeping $(DESTDIR)$(SYSCONFDIR)/segvol/labels.toml"; \
+	else install -Dm644 Config/labels.toml $(DESTDIR)$(SYSCONFDIR)/segvol/labels.toml; fi
+	@if [ -f Models/default/plan.json ]; then \
+	  mkdir -p $(DESTDIR)$(DATADIR)/models/default && cp -R Models/default/. $(DESTDIR)$(DATADIR)/models/default/; fi
 	install -Dm644 docs/operations.md $(DESTDIR)$(DOCDIR)/operations.md
 	@echo "segvol installed. As root: systemd-sysusers; systemd-tmpfiles --create segvol.conf;"
 	@echo "  segvol check-config --config $(SYSCONFDIR)/segvol/segvol.toml; systemctl daemon-reload; systemctl enable --now segvol"

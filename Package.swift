@@ -115,6 +115,6 @@ let package = Package(
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
-            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore"], swiftSettings: niftiInclude),
+            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation"], swiftSettings: niftiInclude),
     ]
 )

@@ -13,6 +13,7 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
     public var log = Log()
     public var model = Model()
     public var metrics = Metrics()
+    public var reports = Reports()
 
     public init() {}
 
@@ -115,10 +116,12 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
         public init() {}
     }
 
-    /// The segmentation model (used once the segmentation stage exists).
+    /// The segmentation model.
     public struct Model: Codable, Sendable, Equatable {
-        /// Folder with plan.json and weights.safetensors.
-        public var dir = "/usr/local/share/segvol/models/default"
+        /// Folder with plan.json and weights.safetensors. "" finds one automatically
+        /// (SEGVOL_MODEL_DIR, /var/lib/segvol/models/current, the installed default); a path is
+        /// used as given. Without a model, jobs are converted and not segmented.
+        public var dir = ""
         public init() {}
     }
 }
@@ -129,6 +132,16 @@ extension SegvolConfig {
         /// Path of the `.prom` file, rewritten atomically on every change; "" writes none.
         public var textfile = ""
         public init() {}
+    }
+}
+
+extension SegvolConfig {
+    /// The cumulative CSV reports in `reports/`.
+    public struct Reports: Codable, Sendable, Equatable {
+        /// Write the operator-given drop name into the reports (false leaves the column empty).
+        public var dropNames = true
+        public init() {}
+        enum CodingKeys: String, CodingKey { case dropNames = "drop_names" }
     }
 }
 

@@ -61,7 +61,7 @@ extension ConfigLoader {
         guard ["auto", "journal", "stderr"].contains(c.log.target) else {
             throw fail("log.target", "must be \"auto\", \"journal\" or \"stderr\"")
         }
-        guard c.model.dir.hasPrefix("/") else { throw fail("model.dir", "must be an absolute path") }
+        guard c.model.dir.isEmpty || c.model.dir.hasPrefix("/") else { throw fail("model.dir", "must be \"\" (find one) or an absolute path") }
         guard c.metrics.textfile.isEmpty || (c.metrics.textfile.hasPrefix("/") && c.metrics.textfile.hasSuffix(".prom")) else {
             throw fail("metrics.textfile", "must be \"\" (off) or an absolute path ending in .prom")
         }

@@ -110,6 +110,13 @@ public struct JobStore: Sendable {
     }
 }
 
+extension SitePaths {
+    /// The site's pseudonym key (`state/pseudonym.key`, 32 random bytes, mode 0600): the HMAC key
+    /// of the patient pseudonyms in the reports. Created once by the daemon; never rotate it, or
+    /// the same patient gets a new pseudonym.
+    public var pseudonymKey: String { state + "/pseudonym.key" }
+}
+
 extension JobStore {
     /// Job ids in a site folder (work/, outbox/, failed/, archive/), oldest first.
     public func jobIDs(in folder: String) -> [String] {

@@ -21,7 +21,8 @@ public struct RecoveryReport: Sendable, Equatable {
 extension JobStore {
     /// The start-up sweep, run while holding the lock and before READY=1: removes orphan
     /// temporaries and turns every job folder back into one state (pending, done or failed).
-    public func recover(deleteInput: Bool, now: Date = Date()) throws(SystemCallError) -> RecoveryReport {
+    /// `finishing` runs for each job finished here before its input is archived (reports).
+    public func recover(deleteInput: Bool, now: Date = Date(), finishing: (JobRecord) -> Void = { _ in }) throws(SystemCallError) -> RecoveryReport {
         var report = RecoveryReport()
         // Temporaries in the outbox and the other output folders (never in the inbox: those are the writer's).
         for dir in [paths.outbox, paths.failed, paths.archive, paths.work, paths.reports, paths.state] {
@@ -64,6 +65,7 @@ extension JobStore {
             default:
                 if let pid = record.workerPID { killLeftoverWorker(pid: pid, job: name) }
                 if outputsComplete(name) {
+                    finishing(record)
                     try complete(record, deleteInput: deleteInput, now: now)
                     report.finished += 1
                 } else {

@@ -36,7 +36,8 @@ extension SpoolEngine {
         record.attempts += 1
         let arguments = ["worker", "--job", store.workDir(record.id), "--outbox", store.paths.outbox,
                          "--memory-limit-mb", "\(config.worker.memoryLimitMB)", "--cpu-limit-s", "\(config.worker.cpuLimitSeconds)",
-                         "--log-level", config.log.level, "--log-target", config.log.target]
+                         "--log-level", config.log.level, "--log-target", config.log.target,
+                         "--model-dir", config.model.dir, "--pseudonym-key", store.paths.pseudonymKey]
         do {
             try store.save(record)
             let process = try WorkerProcess(executable: workerExecutable, arguments: arguments,
@@ -62,10 +63,28 @@ extension SpoolEngine {
         switch outcome {
         case .exited(WorkerExit.done) where store.outputsComplete(record.id):
             loggedErrors.remove("no_space \(record.id)")
+            var extra: Logger.Metadata = [:]
+            do { extra = try finishing?(finished) ?? [:] } catch {
+                // The outputs are fine; only reports/ could not be written (full disk, permissions).
+                // Like a full disk, that is nobody's input's fault: the job waits (attempt not
+                // counted), logged once, and is finished again (the worker reuses its outputs).
+                var waiting = finished
+                waiting.state = .pending
+                waiting.attempts = max(0, record.attempts - 1)
+                waiting.notBefore = Date().timeIntervalSince1970 + config.worker.backoffMaxSeconds.clamped(to: 0...60)
+                waiting.lastFailure = "report_failed: the reports could not be written (\(error)); retrying"
+                try? store.save(waiting)
+                queueDirty = true
+                logOnce("cannot write the reports of a finished job; it waits and is retried", key: "report \(record.id)",
+                        ["job": "\(record.id)", "region": "\(record.region)", "stage": "report", "code": "report_failed", "error": "\(error)"])
+                return
+            }
+            loggedErrors.remove("report \(record.id)")
             do {
                 try store.complete(finished, deleteInput: config.retention.processed == "delete")
                 doneCount += 1
-                logger.info("job done", metadata: ["event": "job.done", "job": "\(record.id)", "region": "\(record.region)", "stage": "done", "attempts": "\(record.attempts)"])
+                let base: Logger.Metadata = ["event": "job.done", "job": "\(record.id)", "region": "\(record.region)", "stage": "done", "attempts": "\(record.attempts)"]
+                logger.info("job done", metadata: base.merging(extra) { a, _ in a })
             } catch {
                 logger.error("cannot archive a finished job; it stays in work/ and is finished on restart", metadata: ["job": "\(record.id)", "error": "\(error.summary)"])
             }

@@ -36,6 +36,14 @@ public final class SpoolEngine {
     public internal(set) var failedCount = 0
     /// Set on every change worth a new STATUS= line.
     public var statusChanged = true
+    /// Runs after a job's outputs are durable and before its input is archived (the daemon
+    /// appends the CSV reports here); also for jobs that recovery finishes. Must be idempotent:
+    /// a crash between it and the archive runs it again. Its metadata goes on the job.done
+    /// event. When it throws, the job waits and is finished again later (the worker reuses the
+    /// complete outputs; the attempt is not counted).
+    public var finishing: ((JobRecord) throws -> Logger.Metadata)?
+    /// The model part of the STATUS= line ("model v3", "no model"), set by the daemon.
+    public var modelSummary: String? { didSet { statusChanged = true } }
 
     /// Takes the instance lock (failing fast if another instance holds it), creates the site's
     /// folders and starts watching the inboxes. `workerExecutable` is the `segvol` binary.
@@ -64,7 +72,11 @@ public final class SpoolEngine {
 
     /// The start-up sweep (before READY=1): orphan temporaries removed, unfinished jobs re-queued.
     public func recover() throws -> RecoveryReport {
-        let report = try store.recover(deleteInput: config.retention.processed == "delete")
+        let report = try store.recover(deleteInput: config.retention.processed == "delete") { [finishing, logger] record in
+            do { _ = try finishing?(record) } catch {
+                logger.error("cannot write the reports of a finished job; it is finished anyway", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            }
+        }
         logger.info("recovery finished", metadata: [
             "requeued": "\(report.requeued)", "finished": "\(report.finished)",
             "temporaries_removed": "\(report.temporariesRemoved)", "abandoned_claims": "\(report.abandonedClaims)", "lost": "\(report.lost)",
@@ -204,6 +216,7 @@ public final class SpoolEngine {
         let queued = (try? store.activeJobs().count) ?? 0
         var parts = ["queue \(queued)", running.map { "running \($0.record.id)" } ?? "idle",
                      "done \(doneCount)", "failed \(failedCount)"]
+        if let modelSummary { parts.append(modelSummary) }
         if intakePaused { parts.append("intake paused: disk low") }
         return parts.joined(separator: ", ")
     }

@@ -54,4 +54,18 @@ public enum CSVTable {
         // CSVWriter separates records but does not end the last one.
         return Array(data) + Array("\r\n".utf8)
     }
+
+    /// The records of CSV text (header included) as written by `encode`, fields unquoted
+    /// (neutralised cells keep their leading `'`). Used to find the keys already in a report.
+    public static func decode(_ bytes: [UInt8]) throws(ImagingError) -> [[String]] {
+        do {
+            let reader = try CSVReader(string: String(decoding: bytes, as: UTF8.self), hasHeaderRow: false)
+            var rows: [[String]] = []
+            while let row = reader.next() { rows.append(row) }
+            if let error = reader.error { throw error }
+            return rows
+        } catch {
+            throw ImagingError(.unreadable, input: "CSV", reason: "the CSV could not be read (\(error))", remedy: "move the damaged report aside; segvol starts a new one")
+        }
+    }
 }

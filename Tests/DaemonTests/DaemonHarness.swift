@@ -34,6 +34,9 @@ final class DaemonSite {
             "worker": ["time_limit_s": "60", "max_attempts": "5", "backoff_s": "0.1", "backoff_max_s": "0.5", "stop_timeout_s": "10"],
             "disk": ["min_free_percent": "0", "min_free_mb": "0"],
             "log": ["target": "\"stderr\"", "level": "\"debug\""],
+            // No model unless a test gives one: jobs are converted only (fast, and independent
+            // of whether Models/default exists in this checkout).
+            "model": ["dir": "\"/nonexistent/segvol-test-model\""],
         ]
         for (section, values) in extra { sections[section, default: [:]].merge(values) { $1 } }
         writeConfig()

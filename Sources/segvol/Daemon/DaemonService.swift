@@ -37,6 +37,8 @@ final class DaemonService: Service, @unchecked Sendable {
         notifier.status("Recovering unfinished jobs")
         _ = try engine.recover()
         engine.scanInboxes()
+        notifier.status("Loading the model")
+        checkModel()
         notifier.ready(status: engine.statusLine())
         engine.statusChanged = false
         engine.writeMetrics()
@@ -90,10 +92,30 @@ final class DaemonService: Service, @unchecked Sendable {
             try ConfigLoader.checkFileSystem(new, file: configPath)
             try engine.apply(new, file: configPath)
             logger.notice("configuration reloaded", metadata: ["event": "reload", "result": "applied"])
+            checkModel()
         } catch {
             logger.error("configuration reload refused; keeping the old configuration",
                          metadata: ["event": "reload", "result": "refused", "key": "\(error.key)", "error": "\(error.message)"])
         }
         notifier.ready(status: engine.statusLine())
+    }
+
+    /// Loads the configured model once (at start and on reload) to say which one the workers
+    /// will use: `model.loaded` with its version and weights hash, or one warning that jobs are
+    /// converted without segmentation and why. Each worker loads the model again for its job.
+    func checkModel() {
+        switch SegmentationStage.loadModel(directory: engine.config.model.dir) {
+        case .success(let (_, model)):
+            engine.modelSummary = "model \(model.version)"
+            logger.notice("model loaded", metadata: [
+                "event": "model.loaded", "model": "\(model.version)", "weights_sha256": "\(model.weightsSHA256)",
+                "path": "\(model.path)", "seconds": "\(String(format: "%.3f", model.loadSeconds))",
+            ])
+        case .failure(let error):
+            engine.modelSummary = "no model"
+            logger.warning("no usable model: jobs are converted without segmentation", metadata: [
+                "model": "none", "code": "\(error.code.rawValue)", "error": "\(error.reason)", "remedy": "\(error.remedy)",
+            ])
+        }
     }
 }

@@ -42,6 +42,16 @@ struct ServeCommand: AsyncParsableCommand {
             if !SystemdLogging.stderrIsJournal() && loaded.log.target != "stderr" { note(error.description) }
             throw ExitCode(ExitStatus.unavailable)
         }
+        do {
+            _ = try Pseudonym.ensureKey(at: engine.store.paths.pseudonymKey)
+        } catch {
+            logger.critical("cannot create the pseudonym key", metadata: ["error": "\(error)"])
+            throw ExitCode(ExitStatus.unavailable)
+        }
+        engine.finishing = { [unowned engine] record in
+            let paths = engine.store.paths
+            return try ReportWriter(reports: paths.reports, outbox: paths.outbox, includeDropNames: engine.config.reports.dropNames).append(record)
+        }
         let service = DaemonService(engine: engine, configPath: config, logger: logger, exitWhenIdle: exitWhenIdle)
         // The service returns by itself only with --exit-when-idle: that ends the group normally.
         let group = ServiceGroup(configuration: .init(

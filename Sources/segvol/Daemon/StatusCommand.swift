@@ -1,6 +1,9 @@
 import ArgumentParser
 import Configuration
 import Foundation
+import Anatomy
+import ImagingCore
+import Segmentation
 import Spool
 
 /// `segvol status`: a human summary of a site, read from its folders (works with the daemon
@@ -31,6 +34,12 @@ struct StatusCommand: ParsableCommand {
             print("daemon: not running")
         }
         print("site: \(paths.root)")
+        do throws(ImagingError) {
+            let folder = try ModelFolder.open(try SegmentationStage.locateModel(directory: loaded.model.dir), catalog: try LabelCatalog.load())
+            print("model: \(folder.version) (\(folder.path))")
+        } catch {
+            print("model: none, jobs are converted without segmentation [\(error.code.rawValue)] \(error.reason) (\(error.input))")
+        }
         if let space = try? DiskSpace.of(paths.work) {
             let low = space.isBelow(minFreePercent: loaded.disk.minFreePercent, minFreeMB: loaded.disk.minFreeMB)
             print(String(format: "disk: %.1f GiB free of %.1f GiB (%.0f%%)%@", Double(space.freeBytes) / 1_073_741_824,

@@ -95,13 +95,17 @@ struct JobRunner {
                 if dir != "." { try Durable.makeDirectory(directory) }
                 let context = StageContext(directory: directory, job: record.id, region: record.region, logger: logger)
                 var outputs: [JobManifest.OutputFile] = []
+                var segmentation: JobManifest.ScanSegmentation?, segmentationSkipped: JobManifest.Refusal?
                 for stage in stages {
                     t = clock.now
-                    let files: [String]
-                    do { files = try stage.run(scan, context: context) } catch let error as ImagingError where error.code != .writeFailed {
+                    let output: StageOutput
+                    do { output = try stage.run(scan, context: context) } catch let error as ImagingError where error.code != .writeFailed {
                         throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: stage.name, status: WorkerExit.badInput)
                     }
-                    for file in files {
+                    segmentation = output.segmentation ?? segmentation
+                    segmentationSkipped = output.segmentationSkipped ?? segmentationSkipped
+                    for (name, seconds) in output.timings { timings[name, default: 0] += seconds }
+                    for file in output.files {
                         let path = directory + "/" + file
                         try Durable.syncFile(path)
                         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -110,7 +114,10 @@ struct JobRunner {
                     lap(stage.name, since: t)
                 }
                 if dir != "." { try Durable.syncDirectory(directory) }
-                entries.append(entry(dir: dir, scan: scan, outputs: outputs))
+                var scanEntry = entry(dir: dir, scan: scan, outputs: outputs)
+                scanEntry.segmentation = segmentation
+                scanEntry.segmentationSkipped = segmentationSkipped
+                entries.append(scanEntry)
             }
             guard InputFiles.unchanged(inputs, drop: drop, isFolder: isFolder) else {
                 throw Refused(code: "input_changed", message: "An input file changed after the drop was claimed; the writer was still copying. Drop it again once the copy is complete.",
@@ -119,6 +126,7 @@ struct JobRunner {
             timings["total"] = (clock.now - start).seconds
             let manifest = JobManifest(job: record.id, region: record.region, inputs: inputs, scans: entries, refused: refused,
                                        skippedFiles: skipped, stages: stages.map { .init(name: $0.name, parameters: $0.parameters) },
+                                       model: stages.lazy.compactMap { $0.jobModel() }.first,
                                        timings: timings, createdAt: ISO8601DateFormatter().string(from: Date()))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -143,7 +151,8 @@ struct JobRunner {
         let m = scan.metadata, grid = scan.image.grid
         return .init(dir: dir, seriesInstanceUID: m.seriesInstanceUID, seriesNumber: m.seriesNumber, modality: m.modality,
                      seriesDescription: m.seriesDescription, sourceFormat: m.sourceFormat, shape: grid.shape,
-                     spacingMM: [grid.affine.spacing.x, grid.affine.spacing.y, grid.affine.spacing.z], axisCodes: grid.affine.axisCodes, warnings: scan.warnings, outputs: outputs)
+                     spacingMM: [grid.affine.spacing.x, grid.affine.spacing.y, grid.affine.spacing.z], axisCodes: grid.affine.axisCodes, warnings: scan.warnings, outputs: outputs,
+                     segmentation: nil, segmentationSkipped: nil)
     }
 
 }

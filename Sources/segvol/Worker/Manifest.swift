@@ -1,6 +1,9 @@
 import Foundation
 import ImagingCore
+import Resampling
+import Segmentation
 import Spool
+import Volumetry
 
 /// `outbox/<job>/manifest.json`: everything needed to trust and reproduce the outputs. Written
 /// last, so its presence means the job's outputs are complete; every output is listed with its
@@ -20,6 +23,9 @@ struct JobManifest: Codable {
     var skippedFiles: [Refusal]
     /// Stage names and their parameters, in pipeline order.
     var stages: [StageRecord]
+    /// The model the scans were segmented with (nil: segmentation skipped, see each scan's
+    /// `segmentationSkipped`).
+    var model: ModelRecord?
     /// Seconds per stage (precheck, convert, one per stage, finish) and total.
     var timings: [String: Double]
     var createdAt: String
@@ -37,6 +43,45 @@ struct JobManifest: Codable {
         var axisCodes: String
         var warnings: [String]
         var outputs: [OutputFile]
+        /// The scan's segmentation and volumes (nil when skipped).
+        var segmentation: ScanSegmentation?
+        /// Why the scan was not segmented (no model, a region the model does not cover).
+        var segmentationSkipped: Refusal?
+    }
+
+    /// One scan's segmentation: what the daemon's reports are made from.
+    struct ScanSegmentation: Codable {
+        var region: String
+        /// "inbox" (the drop's inbox folder) or "header" (inbox/auto: BodyPartExamined / description).
+        var regionSource: String
+        var modelVersion: String
+        /// HMAC-SHA256 of the PatientID under the site key (state/pseudonym.key), 16 hex digits.
+        var patientPseudonym: String?
+        /// DICOM StudyDate (YYYYMMDD) when known.
+        var studyDate: String?
+        /// The region's classes in catalog order (the wide report's columns).
+        var regionClasses: [String]
+        /// How left and right were told (bilateral, single, trunk) and the sentence why.
+        var sides: SideSplit
+        var voxelVolumeMM3: Double
+        /// Every class × side row of volumes.csv.
+        var volumes: [ClassVolume]
+        /// Voxels removed as small islands.
+        var removedIslandVoxels: Int
+        /// Native ↔ profile resampling record, the network's input window, the ids the argmax
+        /// could choose (every preprocessing parameter, with the model's plan).
+        var transform: ProfileTransform
+        var window: SliceWindow
+        var allowedIDs: [Int]
+    }
+
+    struct ModelRecord: Codable {
+        var path: String
+        var version: String
+        var weightsSHA256: String
+        var planSHA256: String
+        /// Seconds to read the plan and weights and build the network (once per job).
+        var loadSeconds: Double
     }
 
     struct OutputFile: Codable {

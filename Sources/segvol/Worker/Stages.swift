@@ -3,16 +3,32 @@ import ImagingCore
 import Logging
 import NIfTIIO
 
-/// One processing step of the worker, applied to each converted scan in pipeline order. The
-/// segmentation, volumetry and QC stages plug in here later (each a `ScanStage` appended to
-/// `defaultStages`); today the pipeline only writes the native image.
+/// One processing step of the worker, applied to each converted scan in pipeline order:
+/// `NativeImageStage`, then `SegmentationStage` (labels, volumes, QC picture).
 protocol ScanStage: Sendable {
     /// Stable name, used in the manifest's `stages` and `timings` and in failure reasons.
     var name: String { get }
     /// Every parameter that changes the output, recorded in the manifest.
     var parameters: [String: String] { get }
-    /// Processes `scan`, writing files into `context.directory`; returns their names relative to it.
-    func run(_ scan: Scan, context: StageContext) throws -> [String]
+    /// Processes `scan`, writing files into `context.directory`; says what it wrote.
+    func run(_ scan: Scan, context: StageContext) throws -> StageOutput
+    /// What the stage adds to the job's manifest once every scan ran (the model), if anything.
+    func jobModel() -> JobManifest.ModelRecord?
+}
+
+extension ScanStage {
+    func jobModel() -> JobManifest.ModelRecord? { nil }
+}
+
+/// What a stage wrote for one scan.
+struct StageOutput {
+    /// File names relative to the scan's folder.
+    var files: [String]
+    /// The segmentation of the scan (SegmentationStage), or why it was skipped.
+    var segmentation: JobManifest.ScanSegmentation? = nil
+    var segmentationSkipped: JobManifest.Refusal? = nil
+    /// Seconds of sub-stages (load_model, inference, …), added to the job's timings.
+    var timings: [String: Double] = [:]
 }
 
 /// What a stage knows about the job it works for.
@@ -29,11 +45,8 @@ struct NativeImageStage: ScanStage {
     var name: String { "native_image" }
     var parameters: [String: String] { ["file": "image.nii.gz", "grid": "native", "datatype": "exact"] }
 
-    func run(_ scan: Scan, context: StageContext) throws -> [String] {
+    func run(_ scan: Scan, context: StageContext) throws -> StageOutput {
         try NIfTIWriter.writeImage(scan.image, to: context.directory + "/image.nii.gz", description: "segvol \(context.job)")
-        return ["image.nii.gz"]
+        return StageOutput(files: ["image.nii.gz"])
     }
 }
-
-/// The pipeline the daemon runs today.
-let defaultStages: [any ScanStage] = [NativeImageStage()]

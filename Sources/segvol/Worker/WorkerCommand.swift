@@ -31,11 +31,23 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("log-target"))
     var logTarget = "auto"
 
+    @Option(name: .customLong("model-dir"), help: "The model folder (config model.dir); \"\" finds one.")
+    var modelDirectory = ""
+
+    @Option(name: .customLong("pseudonym-key"), help: "The site key of the patient pseudonyms (state/pseudonym.key).")
+    var pseudonymKey: String?
+
     func run() throws {
+        // OpenBLAS reads its kernel choice at load: re-exec once with it set unless inherited (the unit sets it).
+        ensureBLASEnvironment()
         WorkerLimits.apply(memoryMB: memoryLimitMB, cpuSeconds: cpuLimitSeconds)
         WorkerLimits.exitWhenParentDies()
         let logger = LoggingSetup.logger(label: "segvol-worker", target: logTarget, level: logLevel)
-        let status = JobRunner(jobDir: job, outbox: outbox, logger: logger, stages: defaultStages).run()
+        let stages: [any ScanStage] = [
+            NativeImageStage(),
+            SegmentationStage(modelDirectory: modelDirectory, pseudonymKey: pseudonymKey.flatMap(Pseudonym.readKey)),
+        ]
+        let status = JobRunner(jobDir: job, outbox: outbox, logger: logger, stages: stages).run()
         throw ExitCode(status)
     }
 }
