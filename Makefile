@@ -12,7 +12,6 @@ CONFIG ?= release
 BUILD_FLAGS := -c $(CONFIG)
 BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/segvol
 CORPUS ?= ../shared/corpus
-DEMO ?= demo
 
 # Install locations (FHS). `make install PREFIX=/usr UNITDIR=/usr/lib/systemd/system` for a
 # package; DESTDIR stages everything under another root.
@@ -52,16 +51,10 @@ install-debs:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-SAMPLE := $(CORPUS)/dicom/F01_ct_abdomen_20slice_j2k_overlapping
-
-## run: convert the sample DICOM series and print its geometry (the daemon's demo site replaces
-## this in a later issue). Without the shared corpus, a synthetic series written by DCMTK is used.
+## run: the embedded default: a demo site under ./var, a phantom thigh DICOM series and calf NIfTI
+## dropped into its inboxes, `segvol serve` until both are done, then where the CSV and QC are.
 run: build
-	@mkdir -p $(DEMO)
-	@if [ -d "$(SAMPLE)" ]; then src="$(SAMPLE)"; else \
-	  echo "segvol: $(SAMPLE) not found; writing a synthetic 512x512x32 MR series instead"; \
-	  src="$(DEMO)/synthetic-dicom"; $(BIN) bench io --repeats 1 --keep-series "$$src" --no-compare >/dev/null || exit 1; fi; \
-	$(BIN) convert "$$src" -o $(DEMO)/sample.nii.gz && $(BIN) info $(DEMO)/sample.nii.gz
+	Scripts/demo-site.sh $(BIN)
 
 test: test-deps
 	$(SWIFT) build --build-tests
@@ -93,4 +86,4 @@ install: build
 	@echo "  segvol check-config --config $(SYSCONFDIR)/segvol/segvol.toml; systemctl daemon-reload; systemctl enable --now segvol"
 
 clean:
-	rm -rf .build $(DEMO)
+	rm -rf .build var
