@@ -72,7 +72,7 @@ let package = Package(
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Spool", dependencies: ["Configuration", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Spool", dependencies: ["Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
 
         // MARK: The one executable.
         .executableTarget(
@@ -113,7 +113,7 @@ let package = Package(
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation"], swiftSettings: niftiInclude),
     ]

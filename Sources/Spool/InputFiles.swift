@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ImagingCore
 
 /// One input file of a claimed drop, checked and hashed.
 public struct InputFile: Sendable, Equatable, Codable {

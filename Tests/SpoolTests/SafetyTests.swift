@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import ImagingCore
 import Testing
 @testable import Spool
 

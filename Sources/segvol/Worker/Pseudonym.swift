@@ -1,4 +1,5 @@
 import Foundation
+import ImagingCore
 import Spool
 #if canImport(Glibc)
 import Glibc

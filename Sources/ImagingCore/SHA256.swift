@@ -1,8 +1,6 @@
-/// SHA-256 (FIPS 180-4), streaming: content hashes of training inputs (cache keys, data
-/// snapshot hash). A copy of Spool's implementation (tested there against the FIPS examples),
-/// kept internal so Training does not depend on the daemon's spool; move both to ImagingCore
-/// when a third user appears.
-struct SHA256: Sendable {
+/// SHA-256 (FIPS 180-4), streaming: content hashes of inputs, outputs, models and caches. Plain
+/// Swift so no module needs a crypto library; tested against the FIPS examples (SpoolTests).
+public struct SHA256: Sendable {
     private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
@@ -18,9 +16,9 @@ struct SHA256: Sendable {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    init() {}
+    public init() {}
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         length += UInt64(bytes.count)
         var index = 0
         if !buffer.isEmpty {
@@ -40,10 +38,10 @@ struct SHA256: Sendable {
         if index < bytes.count { buffer.append(contentsOf: bytes[index...]) }
     }
 
-    mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
     /// The digest as 64 lowercase hex digits.
-    mutating func finalizeHex() -> String {
+    public mutating func finalizeHex() -> String {
         let bitLength = length &* 8
         var tail: [UInt8] = [0x80]
         while (buffer.count + tail.count) % 64 != 56 { tail.append(0) }
@@ -88,12 +86,12 @@ struct SHA256: Sendable {
 
 extension SHA256 {
     /// Digest of one byte string, as hex.
-    static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String {
         var h = SHA256()
         h.update(bytes)
         return h.finalizeHex()
     }
 
     /// Digest of a UTF-8 string, as hex.
-    static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+    public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
 }
