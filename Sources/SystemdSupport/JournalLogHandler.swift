@@ -27,6 +27,12 @@ public struct JournalLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// swift-log ≥ 1.16 delivers records here; the fields are those of `log(level:…)`.
+    public func log(event: LogEvent) {
+        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
+            file: event.file, function: event.function, line: event.line)
+    }
+
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
                     source: String, file: String, function: String, line: UInt) {
         var all = metadata
@@ -99,6 +105,12 @@ public struct StderrLogHandler: LogHandler {
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
+    }
+
+    /// swift-log ≥ 1.16 delivers records here; the fields are those of `log(level:…)`.
+    public func log(event: LogEvent) {
+        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
+            file: event.file, function: event.function, line: event.line)
     }
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,

@@ -55,8 +55,7 @@ struct SegmentManifest: Encodable {
             spacingMM = [s.x, s.y, s.z]
             axisCodes = scan.image.grid.affine.axisCodes
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-            if isDir.boolValue {
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
                 let relative = (FileManager.default.subpaths(atPath: path) ?? []).sorted().filter { rel in
                     var d: ObjCBool = false
                     return FileManager.default.fileExists(atPath: path + "/" + rel, isDirectory: &d) && !d.boolValue

@@ -24,6 +24,12 @@ final class LogRecorder: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
+        /// swift-log ≥ 1.16 delivers records here; the fields are those of `log(level:…)`.
+        func log(event: LogEvent) {
+            log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
+                file: event.file, function: event.function, line: event.line)
+        }
+
         func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
             recorder.append(Record(level: level, message: "\(message)", metadata: metadata.merging(explicit ?? [:]) { $1 }))
         }
