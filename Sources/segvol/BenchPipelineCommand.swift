@@ -77,7 +77,7 @@ struct BenchPipelineCommand: ParsableCommand {
             let folder = try ModelFolder.open(modelPath, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog, threadCount: threads)
             let pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
-            print("model: \(modelPath) (version \(folder.version)); phantoms \(matrix)×\(slices); medians of \(repeats) runs")
+            print("model: \(modelPath) (version \(folder.version)); phantoms \(parsedMatrix!.map(String.init).joined(separator: "×"))×\(slices); medians of \(repeats) runs")
 
             var cases: [Case] = []
             for region in Region.allCases {
