@@ -1,0 +1,177 @@
+import Anatomy
+import ArgumentParser
+import DICOMIO
+import Dispatch
+import Foundation
+import ImagingCore
+import NIfTIIO
+import Phantoms
+import Segmentation
+
+/// `segvol bench pipeline`: seconds per stage of one scan end to end (as the worker runs it) per
+/// region, the model's share of the total, then scans per hour through the real daemon.
+struct BenchPipelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Time every stage of a scan end to end per region, then scans per hour through `segvol serve`.",
+        discussion: """
+            Phantoms (fixed seeds) are generated in memory and written as NIfTI (and, for the \
+            thigh, also as a DICOM series) into a temporary folder. Each case is read, segmented \
+            and measured with the worker's own code (ScanSegmentation), and its outputs written; \
+            the table gives the median seconds per stage over --repeats runs and the model's \
+            share. Then --scans phantom drops go at once into a temporary site served by a child \
+            `segvol serve --exit-when-idle`: wall time, scans per hour, job latency from drop to \
+            done, and the daemon's RSS. See docs/operations.md, "Pipeline benchmark".
+            """
+    )
+
+    @Option(help: "In-plane matrix of every phantom, e.g. 512 or 512x512.")
+    var matrix: String = "512x512"
+
+    @Option(help: "Slices of every phantom.")
+    var slices: Int = 32
+
+    @Option(help: "Repetitions per case (the median of each stage is printed).")
+    var repeats: Int = 3
+
+    @Option(help: "Phantom drops for the throughput run (0 skips it).")
+    var scans: Int = 6
+
+    @Option(help: "Model folder holding plan.json and weights.safetensors (default: as `segvol segment` finds it).")
+    var model: String?
+
+    @Option(help: "Worker threads of the network (default: all cores).")
+    var threads: Int?
+
+    var parsedMatrix: [Int]? {
+        let parts = matrix.lowercased().split(separator: "x").compactMap { Int($0) }
+        if parts.count == 1 { return [parts[0], parts[0]] }
+        return parts.count == 2 ? parts : nil
+    }
+
+    func validate() throws {
+        guard let m = parsedMatrix, m.allSatisfy({ (8...2048).contains($0) }) else {
+            throw ValidationError("--matrix must look like 512 or 512x512 (8...2048)")
+        }
+        guard (1...1000).contains(slices) else { throw ValidationError("--slices must be in 1...1000") }
+        guard repeats >= 1, scans >= 0 else { throw ValidationError("--repeats must be at least 1, --scans at least 0") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// One column of the table: a region read from one format.
+    struct Case {
+        var name: String
+        var region: Region
+        var path: String
+        var isDICOM: Bool
+    }
+
+    func run() throws {
+        ensureBLASEnvironment()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segvol-bench-pipeline-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        do {
+            let catalog = try LabelCatalog.load()
+            let modelPath = try ModelDirectory.locate(explicit: model)
+            let folder = try ModelFolder.open(modelPath, catalog: catalog)
+            let segmenter = try Segmenter(model: folder, catalog: catalog, threadCount: threads)
+            let pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
+            print("model: \(modelPath) (version \(folder.version)); phantoms \(parsedMatrix!.map(String.init).joined(separator: "×"))×\(slices); medians of \(repeats) runs")
+
+            var cases: [Case] = []
+            for region in Region.allCases {
+                let phantom = try makePhantom(region, catalog: catalog)
+                let nifti = "\(work)/\(region.rawValue).nii.gz"
+                try NIfTIWriter.writeImage(phantom.image, to: nifti, description: "segvol bench pipeline")
+                if region == .thigh {
+                    var options = DICOMSeriesWriter.Options()
+                    options.seriesNumber = phantom.metadata.seriesNumber ?? 1
+                    try DICOMSeriesWriter.write(phantom.image, metadata: phantom.metadata, to: "\(work)/thigh-dicom", options: options)
+                    cases.append(Case(name: "thigh DICOM", region: region, path: "\(work)/thigh-dicom", isDICOM: true))
+                }
+                cases.append(Case(name: "\(region.rawValue) NIfTI", region: region, path: nifti, isDICOM: false))
+            }
+            sync()
+
+            var columns: [[String: Double]] = []
+            var order: [String] = []
+            for c in cases {
+                var runs: [[StageTiming]] = []
+                for r in 0..<repeats {
+                    runs.append(try timeOne(c, pipeline: pipeline, output: "\(work)/out-\(c.name.replacingOccurrences(of: " ", with: "-"))-\(r)"))
+                }
+                for t in runs[0] where !order.contains(t.stage) { order.append(t.stage) }
+                columns.append(Self.medians(runs))
+            }
+            printTable(cases: cases, columns: columns, order: order)
+
+            if scans > 0 {
+                print("")
+                let throughput = DaemonThroughput(executable: Self.executablePath(), modelPath: modelPath,
+                                                  matrix: parsedMatrix!, slices: slices, scans: scans, work: work + "/site")
+                let result = try throughput.run(catalog: catalog)
+                print(result.text)
+            }
+        } catch let error as ImagingError {
+            report(error)
+            throw ExitCode(SegmentCommand.exitStatus(error))
+        }
+    }
+
+    /// A phantom of `region` at the benchmark's size (fixed seed).
+    func makePhantom(_ region: Region, catalog: LabelCatalog, seed: UInt64 = 11) throws -> Phantom {
+        let request = PhantomRequest(region: region, seed: seed, matrix: parsedMatrix, slices: slices, oblique: false, rays: 64)
+        return try PhantomGenerator.generate(request, catalog: catalog)
+    }
+
+    /// One scan end to end: read/convert, then the worker's segmentation and outputs.
+    func timeOne(_ c: Case, pipeline: ScanSegmentation, output: String) throws -> [StageTiming] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let image: ImageVolume
+        if c.isDICOM {
+            let read = try DICOMReader.read(paths: [c.path])
+            guard let first = read.series.first else {
+                throw ImagingError(.noDICOM, input: c.path, reason: "no DICOM series found", remedy: "report this: the benchmark wrote one")
+            }
+            image = try first.result.get().image
+        } else {
+            image = try NIfTIReader.readImage(path: c.path).image
+        }
+        let read = StageTiming(stage: "read", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let outcome = try pipeline.run(image, region: c.region, directory: output)
+        try? FileManager.default.removeItem(atPath: output)
+        return [read] + outcome.timings
+    }
+
+    /// The median of each stage over the runs, and of their totals.
+    static func medians(_ runs: [[StageTiming]]) -> [String: Double] {
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+        var out: [String: Double] = [:]
+        for stage in Set(runs.flatMap { $0.map(\.stage) }) {
+            out[stage] = median(runs.map { run in run.filter { $0.stage == stage }.reduce(0) { $0 + $1.seconds } })
+        }
+        out["total"] = median(runs.map { $0.reduce(0) { $0 + $1.seconds } })
+        return out
+    }
+
+    func printTable(cases: [Case], columns: [[String: Double]], order: [String]) {
+        func cell(_ s: String) -> String { s.padding(toLength: 15, withPad: " ", startingAt: 0) }
+        print("")
+        print("stage (seconds)".padding(toLength: 16, withPad: " ", startingAt: 0) + cases.map { cell($0.name) }.joined())
+        for stage in order + ["total"] {
+            print(stage.padding(toLength: 16, withPad: " ", startingAt: 0)
+                  + columns.map { cell(String(format: "%.3f", $0[stage] ?? 0)) }.joined())
+        }
+        print("model share".padding(toLength: 16, withPad: " ", startingAt: 0) + columns.map { col in
+            cell(String(format: "%.1f %%", 100 * (col["inference"] ?? 0) / max(col["total"] ?? 0, 1e-9)))
+        }.joined())
+        print("\nmodel share = inference / total; goal: everything else (read, resampling, post-processing,")
+        print("volumes, writing) under 20 % of the total, i.e. a model share above 80 %.")
+    }
+
+    /// This executable (the daemon is started from the same binary).
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
