@@ -29,7 +29,9 @@ struct DaemonThroughput {
         for region in Region.allCases { try fm.createDirectory(atPath: "\(site)/inbox/\(region.rawValue)", withIntermediateDirectories: true) }
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: "\(site)/inbox/thigh/hold", withIntermediateDirectories: true)
-        fm.createFile(atPath: "\(site)/inbox/thigh/hold/keep", contents: Data())
+        guard fm.createFile(atPath: "\(site)/inbox/thigh/hold/keep", contents: Data()) else {
+            throw benchError("cannot create the holder file in the temporary site", log: "")
+        }
         let config = work + "/segvol.toml"
         try writeConfig(to: config, root: site)
 
@@ -46,7 +48,9 @@ struct DaemonThroughput {
         sync()
 
         let log = work + "/serve.log"
-        fm.createFile(atPath: log, contents: Data())
+        guard fm.createFile(atPath: log, contents: Data()) else {
+            throw benchError("cannot create the daemon's log file", log: log)
+        }
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: executable)
         daemon.arguments = ["serve", "--config", config, "--exit-when-idle"]
