@@ -1,4 +1,7 @@
 internal import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Direct 3x3 convolution (stride 1, pad 1) on NCHW through the C kernel in Sources/CKernels:
 // register-blocked AVX-512 tiles of 8 output channels x 32 pixels, no im2col buffer. Used by
@@ -8,6 +11,11 @@ internal import CKernels
 /// Whether `conv3x3ForwardDirect` runs its vectorised kernel on this CPU (else it would run a
 /// scalar loop, far slower than im2col + GEMM, so callers take the GEMM route instead).
 let conv3x3DirectAvailable: Bool = ck_conv3x3_fast_available() != 0
+
+/// Whether the eval-mode forward uses the direct kernel: when it is vectorised here and the
+/// environment variable `SEGVOL_ENGINE_GEMM_CONV` is not set (that switch keeps the im2col +
+/// GEMM route, for A/B benchmarks in one build). Read once.
+let conv3x3DirectEnabled: Bool = conv3x3DirectAvailable && getenv("SEGVOL_ENGINE_GEMM_CONV") == nil
 
 /// Fewest output pixels per work item (rows are grouped up to this), so small deep-level
 /// images are not split into items too small to pay for the hand-off.

@@ -139,8 +139,14 @@ public final class UNet {
         // The conv bias is not added to z (one pass fewer): training-mode BN subtracts the batch
         // mean anyway, so z's mean and the backward are unaffected; the running mean and the
         // eval-mode shift add it back.
-        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
-                      col: ws(plan.col), workers: plan.workers)
+        if forwardMode == .eval && conv3x3DirectEnabled {
+            // Inference: the direct kernel (no im2col); training keeps im2col + GEMM for now.
+            conv3x3ForwardDirect(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w,
+                                 workers: plan.workers)
+        } else {
+            conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
+                          col: ws(plan.col), workers: plan.workers)
+        }
         if forwardMode == .train {
             batchNormReluTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
                                       runningMean: s + u.runningMean, runningVar: s + u.runningVar,
