@@ -6,6 +6,7 @@
 // rows stay in L1/L2 and the weights stream. Masks give the zero padding at the left and
 // right borders and the tail of a row; rows above/below the image are skipped.
 #include "CKernels.h"
+#include <math.h>
 #include <stddef.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -13,8 +14,15 @@
 #include <immintrin.h>
 #endif
 
-void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
-                               int ci, int co, int h, int w, int y0, int rows) {
+/// Per-channel epilogue of `bn`: y = max(0, x * scale + shift).
+static inline void ck_bn_coeffs(const ck_bn_relu *bn, int o, float *scale, float *shift) {
+    float s = bn->gamma[o] / sqrtf(bn->var[o] + bn->eps);
+    *scale = s;
+    *shift = bn->beta[o] + ((bn->bias ? bn->bias[o] : 0.0f) - bn->mean[o]) * s;
+}
+
+static void ck_scalar(float *out, const float *inp, const float *weight, const float *bias, const ck_bn_relu *bn,
+                      int ci, int co, int h, int w, int y0, int rows) {
     const size_t hw = (size_t)h * w;
     for (int o = 0; o < co; o++) {
         for (int y = y0; y < y0 + rows; y++) {
@@ -34,8 +42,23 @@ void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight
                     }
                 }
             }
+            if (bn) {
+                float sc, sh;
+                ck_bn_coeffs(bn, o, &sc, &sh);
+                for (int x = 0; x < w; x++) { float v = orow[x] * sc + sh; orow[x] = v > 0 ? v : 0; }
+            }
         }
     }
+}
+
+void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
+                               int ci, int co, int h, int w, int y0, int rows) {
+    ck_scalar(out, inp, weight, bias, NULL, ci, co, h, w, y0, rows);
+}
+
+void ck_conv3x3_bn_relu_forward_scalar(float *out, const float *inp, const float *weight, const ck_bn_relu *bn,
+                                       int ci, int co, int h, int w, int y0, int rows) {
+    ck_scalar(out, inp, weight, NULL, bn, ci, co, h, w, y0, rows);
 }
 
 #ifdef CK_X86
@@ -53,7 +76,7 @@ static inline __mmask16 ck_lanes(int xs, int w) {
 /// COB and NV are compile-time constants at every call site (the compiler unrolls them).
 __attribute__((target("avx512f"), always_inline))
 static inline void ck_tile(float *out, const float *inp, const float *weight, const float *bias,
-                           int ci, int h, int w, int y, int o0, int x0, const int COB, const int NV) {
+                           const ck_bn_relu *bn, int ci, int h, int w, int y, int o0, int x0, const int COB, const int NV) {
     const size_t hw = (size_t)h * w;
     __m512 acc[8][2];
     for (int j = 0; j < COB; j++)
@@ -79,6 +102,14 @@ static inline void ck_tile(float *out, const float *inp, const float *weight, co
             }
         }
     }
+    if (bn) {
+        for (int j = 0; j < COB; j++) {
+            float sc, sh;
+            ck_bn_coeffs(bn, o0 + j, &sc, &sh);
+            __m512 vs = _mm512_set1_ps(sc), vh = _mm512_set1_ps(sh), z = _mm512_setzero_ps();
+            for (int v = 0; v < NV; v++) acc[j][v] = _mm512_max_ps(_mm512_fmadd_ps(acc[j][v], vs, vh), z);
+        }
+    }
     for (int v = 0; v < NV; v++) {
         __mmask16 sm = ck_lanes(x0 + 16 * v, w);
         for (int j = 0; j < COB; j++)
@@ -88,18 +119,18 @@ static inline void ck_tile(float *out, const float *inp, const float *weight, co
 
 __attribute__((target("avx512f")))
 static void ck_conv3x3_forward_avx512(float *out, const float *inp, const float *weight, const float *bias,
-                                      int ci, int co, int h, int w, int y0, int rows) {
+                                      const ck_bn_relu *bn, int ci, int co, int h, int w, int y0, int rows) {
     for (int y = y0; y < y0 + rows; y++) {
         for (int x0 = 0; x0 < w; x0 += 32) {
             int two = w - x0 > 16;
             int o = 0;
             for (; o + 8 <= co; o += 8) {
-                if (two) ck_tile(out, inp, weight, bias, ci, h, w, y, o, x0, 8, 2);
-                else ck_tile(out, inp, weight, bias, ci, h, w, y, o, x0, 8, 1);
+                if (two) ck_tile(out, inp, weight, bias, bn, ci, h, w, y, o, x0, 8, 2);
+                else ck_tile(out, inp, weight, bias, bn, ci, h, w, y, o, x0, 8, 1);
             }
             for (; o < co; o++) {
-                if (two) ck_tile(out, inp, weight, bias, ci, h, w, y, o, x0, 1, 2);
-                else ck_tile(out, inp, weight, bias, ci, h, w, y, o, x0, 1, 1);
+                if (two) ck_tile(out, inp, weight, bias, bn, ci, h, w, y, o, x0, 1, 2);
+                else ck_tile(out, inp, weight, bias, bn, ci, h, w, y, o, x0, 1, 1);
             }
         }
     }
@@ -113,9 +144,18 @@ int ck_conv3x3_fast_available(void) {
 void ck_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
                         int ci, int co, int h, int w, int y0, int rows) {
     if (ck_conv3x3_fast_available()) {
-        ck_conv3x3_forward_avx512(out, inp, weight, bias, ci, co, h, w, y0, rows);
+        ck_conv3x3_forward_avx512(out, inp, weight, bias, NULL, ci, co, h, w, y0, rows);
     } else {
-        ck_conv3x3_forward_scalar(out, inp, weight, bias, ci, co, h, w, y0, rows);
+        ck_scalar(out, inp, weight, bias, NULL, ci, co, h, w, y0, rows);
+    }
+}
+
+void ck_conv3x3_bn_relu_forward(float *out, const float *inp, const float *weight, const ck_bn_relu *bn,
+                                int ci, int co, int h, int w, int y0, int rows) {
+    if (ck_conv3x3_fast_available()) {
+        ck_conv3x3_forward_avx512(out, inp, weight, NULL, bn, ci, co, h, w, y0, rows);
+    } else {
+        ck_scalar(out, inp, weight, NULL, bn, ci, co, h, w, y0, rows);
     }
 }
 
@@ -125,7 +165,12 @@ int ck_conv3x3_fast_available(void) { return 0; }
 
 void ck_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
                         int ci, int co, int h, int w, int y0, int rows) {
-    ck_conv3x3_forward_scalar(out, inp, weight, bias, ci, co, h, w, y0, rows);
+    ck_scalar(out, inp, weight, bias, NULL, ci, co, h, w, y0, rows);
+}
+
+void ck_conv3x3_bn_relu_forward(float *out, const float *inp, const float *weight, const ck_bn_relu *bn,
+                                int ci, int co, int h, int w, int y0, int rows) {
+    ck_scalar(out, inp, weight, NULL, bn, ci, co, h, w, y0, rows);
 }
 
 #endif

@@ -43,3 +43,29 @@ func conv3x3ForwardDirect(
         }
     }
 }
+
+/// `conv3x3ForwardDirect` (no conv bias added to the sum) followed by eval-mode batch norm and
+/// ReLU, fused: out = max(0, (conv + bias - runningMean) * gamma / sqrt(runningVar + eps) + beta),
+/// the same maths as `batchNormReluEvalForward` with `inputBias: bias`, without writing the
+/// convolution result. All per-channel pointers hold Co values; bias may be nil.
+/// `scalar` forces the portable C loop (tests).
+func conv3x3BatchNormReluEvalDirect(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    n: Int, ci: Int, co: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
+) {
+    let hw = h * w
+    let rows = max(1, min(h, conv3x3DirectItemPixels / max(w, 1)))
+    let chunks = (h + rows - 1) / rows
+    let kernel = scalar ? ck_conv3x3_bn_relu_forward_scalar : ck_conv3x3_bn_relu_forward
+    var bn = ck_bn_relu(gamma: gamma, beta: beta, mean: runningMean, var: runningVar, bias: bias,
+                        eps: BatchNormConstants.eps)
+    withUnsafePointer(to: &bn) { bnp in
+        parallelFor(n * chunks, workers: workers) { item, _ in
+            let b = item / chunks, y0 = (item % chunks) * rows
+            kernel(out + b * co * hw, inp + b * ci * hw, weight, bnp, Int32(ci), Int32(co), Int32(h), Int32(w),
+                   Int32(y0), Int32(min(rows, h - y0)))
+        }
+    }
+}

@@ -56,4 +56,36 @@ import Testing
         #expect(one.array == two.array)
     }
 
+    /// Fused eval BN + ReLU epilogue against the exact convolution followed by
+    /// `batchNormReluEvalForward`. Bound: |scale| * (the convolution bound above) for the sum,
+    /// plus 8u * (|exact conv * scale| + |shift|) for the affine step in either version.
+    @Test(arguments: [(0, false), (0, true), (3, false), (5, true), (6, false), (4, true)] as [(Int, Bool)])
+    func fusedBatchNormReluMatches(index: Int, scalar: Bool) {
+        let (n, ci, co, h, w) = Self.shapes[index]
+        let x = Buf(random: n * ci * h * w, seed: 31), wt = Buf(random: co * ci * 9, seed: 32)
+        let gamma = Buf(random: co, seed: 33), beta = Buf(random: co, seed: 34), mean = Buf(random: co, seed: 35)
+        let bias = Buf(random: co, seed: 36), variance = Buf(Buf(random: co, seed: 37).array.map { Swift.abs($0) + 0.1 })
+        let zero = Buf(co), exact = Buf(n * co * h * w), abs = Buf(n * co * h * w), ref = Buf(n * co * h * w)
+        let fused = Buf(n * co * h * w, fill: .nan)
+        conv2dForwardNaive(out: exact.p, inp: x.c, weight: wt.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) })
+        conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+        batchNormReluEvalForward(out: ref.p, inp: exact.c, gamma: gamma.c, beta: beta.c, runningMean: mean.c,
+                                 runningVar: variance.c, n: n, c: co, hw: h * w, inputBias: bias.c)
+        conv3x3BatchNormReluEvalDirect(out: fused.p, inp: x.c, weight: wt.c, gamma: gamma.c, beta: beta.c,
+                                       runningMean: mean.c, runningVar: variance.c, bias: bias.c,
+                                       n: n, ci: ci, co: co, h: h, w: w, workers: 2, scalar: scalar)
+        let k = Float(9 * ci), u = Float(1) / Float(1 << 24)
+        var bad = 0, positive = 0
+        for i in 0..<fused.count {
+            let o = (i / (h * w)) % co
+            let scale = gamma.p[o] / (variance.p[o] + BatchNormConstants.eps).squareRoot()
+            let shift = beta.p[o] + (bias.p[o] - mean.p[o]) * scale
+            let bound = Swift.abs(scale) * 2 * k * u * abs.p[i] + 8 * u * (Swift.abs(exact.p[i] * scale) + Swift.abs(shift)) + 1e-30
+            if !(Swift.abs(fused.p[i] - ref.p[i]) <= bound) { bad += 1 }
+            if ref.p[i] > 0 { positive += 1 }
+        }
+        #expect(bad == 0, "\(bad) of \(fused.count) outputs off, shape \(index) scalar \(scalar)")
+        #expect(positive > 0 && positive < fused.count, "the ReLU should both pass and clip some outputs")
+    }
 }
