@@ -39,6 +39,8 @@ let package = Package(
                 .linkedLibrary("openjp2"), .linkedLibrary("z"), .linkedLibrary("stdc++"),
             ]
         ),
+        // Hand-written CPU kernels (intrinsics behind runtime CPU checks), imported by NeuralEngine.
+        .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "Resampling", dependencies: ["ImagingCore"]),
 
         // MARK: Learning layer.
-        .target(name: "NeuralEngine", dependencies: ["COpenBLAS"]),
+        .target(name: "NeuralEngine", dependencies: ["COpenBLAS", "CKernels"]),
 
         // MARK: Anatomy, phantoms and measurement.
         .target(

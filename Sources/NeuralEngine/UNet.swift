@@ -139,8 +139,17 @@ public final class UNet {
         // The conv bias is not added to z (one pass fewer): training-mode BN subtracts the batch
         // mean anyway, so z's mean and the backward are unaffected; the running mean and the
         // eval-mode shift add it back.
-        conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
-                      col: ws(plan.col), workers: plan.workers)
+        if forwardMode == .eval && conv3x3DirectEnabled {
+            // Inference: the direct kernel with BN + ReLU in its epilogue (z is not written);
+            // training keeps im2col + GEMM for now.
+            conv3x3BatchNormReluEvalDirect(out: a, inp: input, weight: p + u.weight, gamma: p + u.gamma, beta: p + u.beta,
+                                           runningMean: s + u.runningMean, runningVar: s + u.runningVar, bias: p + u.bias,
+                                           n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers)
+            return
+        } else {
+            conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
+                          col: ws(plan.col), workers: plan.workers)
+        }
         if forwardMode == .train {
             batchNormReluTrainForward(out: a, inp: z, gamma: p + u.gamma, beta: p + u.beta,
                                       runningMean: s + u.runningMean, runningVar: s + u.runningVar,

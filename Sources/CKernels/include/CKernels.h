@@ -1,0 +1,43 @@
+// CKernels: hand-written CPU kernels for NeuralEngine (imported only by NeuralEngine).
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the running CPU has the instructions of the fast 3x3 kernel (AVX-512F), else 0.
+int ck_conv3x3_fast_available(void);
+
+/// 3x3 convolution, stride 1, padding 1, of ONE image, output rows [y0, y0 + rows) only.
+/// out: (co, h, w), written (not accumulated); inp: (ci, h, w); weight: (co, ci, 3, 3) (OIHW);
+/// bias: (co) or NULL. NCHW, no scratch. Uses the AVX-512 kernel when the CPU has it, else
+/// the portable scalar loop (`ck_conv3x3_forward_scalar`).
+void ck_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
+                        int ci, int co, int h, int w, int y0, int rows);
+
+/// Eval-mode batch norm + ReLU applied in the kernel's epilogue: per output channel o,
+/// scale = gamma / sqrt(var + eps), y = max(0, (conv + bias - mean) * scale + beta).
+/// bias may be NULL (no conv bias); the other pointers hold co values.
+typedef struct ck_bn_relu {
+    const float *gamma, *beta, *mean, *var, *bias;
+    float eps;
+} ck_bn_relu;
+
+/// `ck_conv3x3_forward` (weight bias NULL) followed by `bn`'s batch norm and ReLU, in one
+/// pass: the convolution result is never written. AVX-512 kernel when available, else scalar.
+void ck_conv3x3_bn_relu_forward(float *out, const float *inp, const float *weight, const ck_bn_relu *bn,
+                                int ci, int co, int h, int w, int y0, int rows);
+
+/// The portable scalar version of `ck_conv3x3_bn_relu_forward` (same contract), the fallback.
+void ck_conv3x3_bn_relu_forward_scalar(float *out, const float *inp, const float *weight, const ck_bn_relu *bn,
+                                       int ci, int co, int h, int w, int y0, int rows);
+
+/// The portable scalar version of `ck_conv3x3_forward` (same contract), the fallback.
+void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
+                               int ci, int co, int h, int w, int y0, int rows);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

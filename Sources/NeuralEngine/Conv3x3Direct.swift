@@ -1,0 +1,71 @@
+internal import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Direct 3x3 convolution (stride 1, pad 1) on NCHW through the C kernel in Sources/CKernels:
+// register-blocked AVX-512 tiles of 8 output channels x 32 pixels, no im2col buffer. Used by
+// the inference (eval-mode) forward when the CPU has AVX-512F; everything else keeps the
+// im2col + GEMM route of Conv2D.swift, which stays the reference the tests compare against.
+
+/// Whether `conv3x3ForwardDirect` runs its vectorised kernel on this CPU (else it would run a
+/// scalar loop, far slower than im2col + GEMM, so callers take the GEMM route instead).
+let conv3x3DirectAvailable: Bool = ck_conv3x3_fast_available() != 0
+
+/// Whether the eval-mode forward uses the direct kernel: when it is vectorised here and the
+/// environment variable `SEGVOL_ENGINE_GEMM_CONV` is not set (that switch keeps the im2col +
+/// GEMM route, for A/B benchmarks in one build). Read once.
+let conv3x3DirectEnabled: Bool = conv3x3DirectAvailable && getenv("SEGVOL_ENGINE_GEMM_CONV") == nil
+
+/// Fewest output pixels per work item (rows are grouped up to this), so small deep-level
+/// images are not split into items too small to pay for the hand-off.
+let conv3x3DirectItemPixels = 2048
+
+/// Forward of a 3x3 "same" convolution. out: (N, Co, H, W), overwritten; inp: (N, Ci, H, W);
+/// weight: (Co, Ci, 3, 3); bias: (Co) or nil. No scratch. Work items are (image, row chunk).
+/// `scalar` forces the portable C loop (tests).
+func conv3x3ForwardDirect(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    n: Int, ci: Int, co: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
+) {
+    let hw = h * w
+    let rows = max(1, min(h, conv3x3DirectItemPixels / max(w, 1)))
+    let chunks = (h + rows - 1) / rows
+    parallelFor(n * chunks, workers: workers) { item, _ in
+        let b = item / chunks, y0 = (item % chunks) * rows
+        let r = min(rows, h - y0)
+        let o = out + b * co * hw, x = inp + b * ci * hw
+        if scalar {
+            ck_conv3x3_forward_scalar(o, x, weight, bias, Int32(ci), Int32(co), Int32(h), Int32(w), Int32(y0), Int32(r))
+        } else {
+            ck_conv3x3_forward(o, x, weight, bias, Int32(ci), Int32(co), Int32(h), Int32(w), Int32(y0), Int32(r))
+        }
+    }
+}
+
+/// `conv3x3ForwardDirect` (no conv bias added to the sum) followed by eval-mode batch norm and
+/// ReLU, fused: out = max(0, (conv + bias - runningMean) * gamma / sqrt(runningVar + eps) + beta),
+/// the same maths as `batchNormReluEvalForward` with `inputBias: bias`, without writing the
+/// convolution result. All per-channel pointers hold Co values; bias may be nil.
+/// `scalar` forces the portable C loop (tests).
+func conv3x3BatchNormReluEvalDirect(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    n: Int, ci: Int, co: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
+) {
+    let hw = h * w
+    let rows = max(1, min(h, conv3x3DirectItemPixels / max(w, 1)))
+    let chunks = (h + rows - 1) / rows
+    let kernel = scalar ? ck_conv3x3_bn_relu_forward_scalar : ck_conv3x3_bn_relu_forward
+    var bn = ck_bn_relu(gamma: gamma, beta: beta, mean: runningMean, var: runningVar, bias: bias,
+                        eps: BatchNormConstants.eps)
+    withUnsafePointer(to: &bn) { bnp in
+        parallelFor(n * chunks, workers: workers) { item, _ in
+            let b = item / chunks, y0 = (item % chunks) * rows
+            kernel(out + b * co * hw, inp + b * ci * hw, weight, bnp, Int32(ci), Int32(co), Int32(h), Int32(w),
+                   Int32(y0), Int32(min(rows, h - y0)))
+        }
+    }
+}
