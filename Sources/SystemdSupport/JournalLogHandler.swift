@@ -35,9 +35,7 @@ public struct JournalLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
                     source: String, file: String, function: String, line: UInt) {
-        var all = metadata
-        if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
-        if let explicit { all.merge(explicit) { $1 } }
+        let all = mergedMetadata(metadata, metadataProvider, explicit)
         var fields = [
             "MESSAGE=\(message)",
             "PRIORITY=\(Self.priority(level))",
@@ -115,9 +113,7 @@ public struct StderrLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
                     source: String, file: String, function: String, line: UInt) {
-        var all = metadata
-        if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
-        if let explicit { all.merge(explicit) { $1 } }
+        let all = mergedMetadata(metadata, metadataProvider, explicit)
         let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text = "\(label): \(level): \(message)\(pairs.isEmpty ? "" : " " + pairs)\n"
         // One write(2) per line so lines from the daemon and its workers do not interleave.
@@ -143,4 +139,13 @@ public enum SystemdLogging {
         guard fstat(2, &st) == 0 else { return false }
         return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
     }
+}
+
+/// The handler's metadata, then the provider's, then the call's: later sources win (swift-log's order).
+func mergedMetadata(_ handler: Logger.Metadata, _ provider: Logger.MetadataProvider?,
+                    _ explicit: Logger.Metadata?) -> Logger.Metadata {
+    var all = handler
+    if let provided = provider?.get() { all.merge(provided) { $1 } }
+    if let explicit { all.merge(explicit) { $1 } }
+    return all
 }

@@ -54,15 +54,14 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
             let path = try locateModel(directory: directory)
             let folder = try ModelFolder.open(path, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog)
-            let weights: String, plan: String
+            let hashed: SegmentManifest.Model
             do {
-                weights = try SHA256.hash(path: folder.weightsPath)
-                plan = try SHA256.hash(path: folder.path + "/" + ModelFolder.planFile)
+                hashed = try SegmentManifest.Model(folder: folder)
             } catch {
                 throw ImagingError(.modelNotFound, input: folder.path, reason: "the model files cannot be read (\(error))", remedy: "check the model folder's permissions")
             }
-            let record = JobManifest.ModelRecord(path: folder.path, version: folder.version, weightsSHA256: weights, planSHA256: plan,
-                                                 loadSeconds: (ContinuousClock.now - start).seconds)
+            let record = JobManifest.ModelRecord(path: hashed.path, version: hashed.version, weightsSHA256: hashed.weightsSHA256,
+                                                 planSHA256: hashed.planSHA256, loadSeconds: (ContinuousClock.now - start).seconds)
             return .success((ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog), record))
         } catch {
             return .failure(error)
