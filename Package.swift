@@ -71,6 +71,13 @@ let package = Package(
             swiftSettings: niftiInclude
         ),
 
+        // MARK: Retraining: the model registry and the promotion gate.
+        .target(
+            name: "ModelRegistry",
+            dependencies: ["ImagingCore", "Anatomy", "Segmentation", "Training", "Spool", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: niftiInclude
+        ),
+
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
@@ -81,7 +88,7 @@ let package = Package(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
-                "Segmentation", "Training",
+                "Segmentation", "Training", "ModelRegistry",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,6 +123,12 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "ModelRegistryTests",
+            dependencies: ["ModelRegistry", "Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "NIfTIIO",
+                           "Resampling", "Configuration", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: niftiInclude
+        ),
         .testTarget(
             name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation"], swiftSettings: niftiInclude),
     ]

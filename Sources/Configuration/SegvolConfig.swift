@@ -14,6 +14,7 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
     public var model = Model()
     public var metrics = Metrics()
     public var reports = Reports()
+    public var retrain = Retrain()
 
     public init() {}
 

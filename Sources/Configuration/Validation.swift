@@ -65,6 +65,7 @@ extension ConfigLoader {
         guard c.metrics.textfile.isEmpty || (c.metrics.textfile.hasPrefix("/") && c.metrics.textfile.hasSuffix(".prom")) else {
             throw fail("metrics.textfile", "must be \"\" (off) or an absolute path ending in .prom")
         }
+        try validateRetrain(c, file: file)
 
         func positive(_ value: Double, _ key: String, max: Double) throws(ConfigError) {
             guard value.isFinite, value > 0, value <= max else { throw fail(key, "must be a number of seconds above 0 and at most \(Int(max))") }

@@ -42,6 +42,10 @@ public final class SpoolEngine {
     /// event. When it throws, the job waits and is finished again later (the worker reuses the
     /// complete outputs; the attempt is not counted).
     public var finishing: ((JobRecord) throws -> Logger.Metadata)?
+    /// The model folder for the next job, called once per job start (the daemon resolves
+    /// `models/current` here, so a switch applies between jobs and never inside one); nil
+    /// passes `model.dir` as configured.
+    public var modelDirectoryForJob: (() -> String)?
     /// The model part of the STATUS= line ("model v3", "no model"), set by the daemon.
     public var modelSummary: String? { didSet { statusChanged = true } }
 
