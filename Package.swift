@@ -74,7 +74,7 @@ let package = Package(
         // MARK: Retraining: the model registry and the promotion gate.
         .target(
             name: "ModelRegistry",
-            dependencies: ["ImagingCore", "Anatomy", "Segmentation", "Training", "Spool", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ImagingCore", "Anatomy", "Segmentation", "Training", "Configuration", "Spool", .product(name: "Logging", package: "swift-log")],
             swiftSettings: niftiInclude
         ),
 

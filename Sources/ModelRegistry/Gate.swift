@@ -1,4 +1,5 @@
 import Foundation
+import Configuration
 import Training
 
 /// The gate's thresholds (config `[retrain]` `gate_*`; docs/retraining.md).
@@ -14,6 +15,14 @@ public struct GateTolerances: Codable, Sendable, Equatable {
         self.meanDice = meanDice
         self.classDice = classDice
         self.volumeErrorPoints = volumeErrorPoints
+    }
+}
+
+extension GateTolerances {
+    /// The tolerances of the `[retrain]` section (`gate_mean_dice_tolerance`,
+    /// `gate_class_dice_tolerance`, `gate_volume_error_tolerance`).
+    public init(_ r: SegvolConfig.Retrain) {
+        self.init(meanDice: r.gateMeanDiceTolerance, classDice: r.gateClassDiceTolerance, volumeErrorPoints: r.gateVolumeErrorTolerance)
     }
 }
 
