@@ -29,6 +29,7 @@ extension ConfigLoader {
         }
         let models = SitePaths.resolve(r.modelsDir, root: c.site.root)
         let paths = SitePaths(c)
+        guard models != c.site.root, models + "/" != c.site.root else { throw fail("retrain.models_dir", "must be a folder inside or beside site.root, not site.root itself") }
         for (key, path) in [("site.inbox", paths.inbox), ("site.work", paths.work), ("site.outbox", paths.outbox), ("site.failed", paths.failed),
                             ("site.archive", paths.archive), ("site.reports", paths.reports), ("site.state", paths.state)] where path == models {
             throw fail("retrain.models_dir", "is the same folder as \(key)")

@@ -63,6 +63,11 @@ public final class ModelRegistry: @unchecked Sendable {
         return FileSteps.isDirectory(path(of: name)) ? name : nil
     }
 
+    /// The folder of the current version (symlink resolved), nil when there is none. A training
+    /// run fine-tunes and scores this folder, so the gate compares against the model that is
+    /// actually current.
+    public func currentFolder() -> String? { currentVersion().map(path(of:)) }
+
     /// Every registered version, oldest first (by registration time, then name).
     public func versions() -> [VersionInfo] {
         let current = currentVersion()

@@ -12,6 +12,9 @@ public enum RetrainDecision {
     /// (with the decision in `decision.json` and its provenance), and promotes it when the gate
     /// accepts; a rejected candidate stays registered as `rejected` and `current` is unchanged.
     ///
+    /// `currentResult` must score the registry's current version (`registry.currentFolder()`,
+    /// or the shipped default while the registry is empty) on the same cases as the candidate.
+    ///
     /// An empty registry first imports `baseModel` (default: the installed or source-tree
     /// default model) as version `default`, so the candidate's parent and a rollback target
     /// exist. Logs `model promoted` (event `model.promoted`, notice) or `model rejected`
