@@ -97,7 +97,9 @@ public final class ModelRegistry: @unchecked Sendable {
     /// decision.json of a gated version, nil for the base and hand-registered versions.
     public func decision(of version: String) -> GateDecision? {
         guard let data = FileManager.default.contents(atPath: path(of: version) + "/" + Self.decisionFile) else { return nil }
-        return try? JSONDecoder().decode(GateDecision.self, from: data)
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try? d.decode(GateDecision.self, from: data)
     }
 
     /// history.json (empty when there is none yet).
@@ -222,6 +224,8 @@ public final class ModelRegistry: @unchecked Sendable {
     static func json<T: Encodable>(_ value: T) -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // A NaN score (a diverged candidate) must still be recorded, not fail the encoding.
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return Array((try? e.encode(value)) ?? Data()) + [10]
     }
 }

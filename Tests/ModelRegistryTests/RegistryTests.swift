@@ -119,3 +119,23 @@ import Testing
         #expect(FileSteps.lstatOrNil(bare.currentPath) == nil)
     }
 }
+
+extension RegistryTests {
+    /// A diverged candidate (NaN scores) is rejected and its decision is still recorded in full.
+    @Test func nanDecisionIsRecorded() throws {
+        let dir = Support.temporaryDirectory("nan")
+        defer { Support.cleanUp(dir) }
+        let registry = ModelRegistry(directory: dir + "/models")
+        try registry.ensureBase(from: Support.defaultModel, catalog: Support.catalog)
+        let good = GateTests.result(["a": 0.8], volume: 10)
+        var diverged = GateTests.result(["a": .nan], volume: .nan)
+        diverged.meanDice = .nan
+        let decision = try RetrainDecision.apply(candidateFolder: try Support.variant(in: dir, name: "nan", damage: Support.nudge),
+                                                 currentResult: good, candidateResult: diverged, registry: registry,
+                                                 tolerances: GateTolerances(), logger: MemoryLog().logger, catalog: Support.catalog)
+        #expect(!decision.accepted && decision.reasons.count == 3, "\(decision.reasons)")
+        let stored = try #require(registry.decision(of: decision.candidateVersion!))
+        #expect(stored.candidateMeanDice.isNaN && stored.classes.first?.candidate?.isNaN == true && !stored.accepted)
+        #expect(registry.currentVersion() == "default")
+    }
+}
