@@ -44,6 +44,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
 
         // MARK: Imaging layer.
         .target(name: "ImagingCore"),
@@ -81,7 +82,7 @@ let package = Package(
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Spool", dependencies: ["Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Spool", dependencies: ["Configuration", "ImagingCore", "CDeflate", .product(name: "Logging", package: "swift-log")]),
 
         // MARK: The one executable.
         .executableTarget(

@@ -2,12 +2,15 @@ import Foundation
 import Testing
 
 /// `segvol train` as an operator runs it.
-@Suite struct TrainCLITests {
+@Suite final class TrainCLITests {
     let dir: String = {
         let d = NSTemporaryDirectory() + "segvol-train-cli-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
+
+    /// Swift Testing makes one instance per test: its folder goes with it.
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A thigh plan with two classes, coarse enough for a 48-matrix phantom.
     func writePlan() throws -> String {
