@@ -65,6 +65,7 @@ extension ConfigLoader {
         guard c.metrics.textfile.isEmpty || (c.metrics.textfile.hasPrefix("/") && c.metrics.textfile.hasSuffix(".prom")) else {
             throw fail("metrics.textfile", "must be \"\" (off) or an absolute path ending in .prom")
         }
+        try validateRetrain(c, file: file)
 
         func positive(_ value: Double, _ key: String, max: Double) throws(ConfigError) {
             guard value.isFinite, value > 0, value <= max else { throw fail(key, "must be a number of seconds above 0 and at most \(Int(max))") }
@@ -92,6 +93,10 @@ extension ConfigLoader {
 /// The site's folders as absolute paths.
 public struct SitePaths: Sendable, Equatable {
     public var root, inbox, work, outbox, failed, archive, reports, state: String
+    /// `annotations/<region>/<case>/` for retraining.
+    public var annotations: String
+    /// The dataset store of accepted annotations (`state/dataset`).
+    public var dataset: String { state + "/dataset" }
 
     public init(_ c: SegvolConfig) {
         root = c.site.root
@@ -102,6 +107,7 @@ public struct SitePaths: Sendable, Equatable {
         archive = Self.resolve(c.site.archive, root: root)
         reports = Self.resolve(c.site.reports, root: root)
         state = Self.resolve(c.site.state, root: root)
+        annotations = Self.resolve(c.site.annotations, root: root)
     }
 
     /// `value` if absolute, else `root/value`.
