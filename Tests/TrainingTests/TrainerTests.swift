@@ -25,10 +25,12 @@ import Testing
 
     @Test func resumeAfterInterruptionGivesTheSameWeights() throws {
         let data = try Fixtures.writeCases("resume")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         #expect(!trainingData.validation.isEmpty)
         let whole = Fixtures.temporaryDirectory("whole"), parts = Fixtures.temporaryDirectory("parts")
+        defer { Fixtures.remove(whole, parts) }
 
         let t = try Trainer(plan: plan, loss: "xent_plus + dice_log", options: options(steps: 6))
         t.threadCount = 1
@@ -66,9 +68,11 @@ import Testing
 
     @Test func tinyEndToEndTrainingLowersTheLoss() throws {
         let data = try Fixtures.writeCases("e2e")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         let out = Fixtures.temporaryDirectory("e2e-out")
+        defer { Fixtures.remove(out) }
         var o = TrainingOptions(steps: 40)
         o.sampler = SamplerOptions(batchSize: 4, augmentation: .none)
         o.learningRate = 1e-2
@@ -92,7 +96,9 @@ import Testing
         #expect(written.loss == "xent_plus + 0.1*dice_soft")
         // Plain xent cannot read the super labels of the adductor dataset: refused before training.
         let plain = try Trainer(plan: plan, loss: "xent", options: o)
-        #expect(throws: ImagingError.self) { try plain.run(data: trainingData, output: Fixtures.temporaryDirectory("xent"), resume: false) }
+        let xentOut = Fixtures.temporaryDirectory("xent")
+        defer { Fixtures.remove(xentOut) }
+        #expect(throws: ImagingError.self) { try plain.run(data: trainingData, output: xentOut, resume: false) }
         // The shipped weights load into the plan's network.
         let net = t.makeNetwork()
         try net.loadCheckpoint(from: out + "/weights.safetensors")
@@ -100,11 +106,13 @@ import Testing
 
     @Test func wallTimeBoundStopsWithAStateAndAModelFolder() throws {
         let data = try Fixtures.writeCases("walltime")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         var o = options(steps: 100)
         o.maxWallSeconds = 0
         let out = Fixtures.temporaryDirectory("walltime-out")
+        defer { Fixtures.remove(out) }
         let report = try Trainer(plan: plan, loss: "mce + mdice", options: o).run(data: trainingData, output: out, resume: false)
         #expect(report.status == .timeLimit && report.stepsDone == 0 && report.bestStep == nil)
         #expect(FileManager.default.fileExists(atPath: out + "/weights.safetensors"))

@@ -2,12 +2,15 @@ import Foundation
 import Testing
 
 /// `segvol train` as an operator runs it.
-@Suite struct TrainCLITests {
+/// A class suite: one instance per test, whose deinit removes the test's folder.
+@Suite final class TrainCLITests {
     let dir: String = {
         let d = NSTemporaryDirectory() + "segvol-train-cli-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A thigh plan with two classes, coarse enough for a 48-matrix phantom.
     func writePlan() throws -> String {
