@@ -162,7 +162,12 @@ public struct RetrainRun {
         }
         if split.assign(phantom.map { ($0.labels.subject, $0.labels.dataset) }) { changed = true }
         if split.assign(store.map { ($0.labels.subject, $0.labels.dataset) }) { changed = true }
-        if changed { try split.write(path: splitPath) }
+        if changed {
+            do { try FileManager.default.createDirectory(atPath: self.store.root, withIntermediateDirectories: true) } catch {
+                throw ImagingError(.writeFailed, input: self.store.root, reason: "cannot create the dataset store folder", remedy: "check the state folder's permissions")
+            }
+            try split.write(path: splitPath)
+        }
     }
 
     /// report.md of a run: the comparison per class.
