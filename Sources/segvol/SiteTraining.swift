@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Anatomy
 import Annotations
 import ArgumentParser
@@ -16,6 +19,12 @@ extension TrainCommand {
         let loaded = try loadSiteConfig(config ?? defaultConfigPath)
         let logger = LoggingSetup.logger(label: "segvol.train", target: loaded.log.target, level: loaded.log.level)
         let paths = SitePaths(loaded)
+        // One site run at a time (the timer and a run by hand): the second says so and leaves.
+        guard let lock = RetrainLock(directory: paths.state + "/retrain") else {
+            logger.notice("nothing to do: another `segvol train` is running for this site")
+            return
+        }
+        defer { lock.release() }
         _ = try AnnotationsCommand.ingest(loaded, logger: logger)
         let catalog = try LabelCatalog.load()
         let current = try Self.currentModel(loaded)
@@ -63,4 +72,30 @@ extension TrainCommand {
         s.checkpointEvery = min(25, r.validateEvery)
         return s
     }
+}
+
+/// An exclusive `flock` on `state/retrain/train.lock`, held for the run (released by the kernel
+/// when the process dies, so a killed run never blocks the next one).
+final class RetrainLock {
+    private var fd: Int32
+
+    /// nil when another process holds the lock. A lock file that cannot be opened does not
+    /// stop the run (the writes that follow report what is wrong with the folder).
+    init?(directory: String) {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        fd = open(directory + "/train.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { return }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+    }
+
+    func release() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
 }

@@ -120,4 +120,35 @@ import Testing
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(md.contains("| status | time_limit |") && md.contains("| steps | 0 of 100 |"))
     }
+
+    /// `initialWeights`: a fresh run starts from the given weights (with a negligible rate, the
+    /// result stays at them), and they are part of the run key.
+    @Test func fineTuningStartsFromTheGivenWeights() throws {
+        let data = try Fixtures.writeCases("init")
+        defer { Fixtures.remove(data) }
+        let plan = Fixtures.thighPlan()
+        let trainingData = try load(data, plan: plan)
+        let out = Fixtures.temporaryDirectory("init-out"), fresh = Fixtures.temporaryDirectory("init-fresh")
+        defer { Fixtures.remove(out, fresh) }
+        let a = plan.architecture
+        let start = out + "/start.safetensors"
+        try UNet(config: UNetConfig(inChannels: 1, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth), seed: 99)
+            .saveCheckpoint(to: start)
+        var o = options(steps: 2)
+        o.learningRate = 1e-12
+        o.minimumLearningRate = 1e-12
+        let tuned = try Trainer(plan: plan, loss: "xent_plus", options: o)
+        tuned.initialWeights = start
+        _ = try tuned.run(data: trainingData, output: out, resume: false)
+        let plain = try Trainer(plan: plan, loss: "xent_plus", options: o)
+        _ = try plain.run(data: trainingData, output: fresh, resume: false)
+        let s = try SafeTensorsFile(contentsOf: start)
+        let t = try SafeTensorsFile(contentsOf: out + "/weights.safetensors")
+        let f = try SafeTensorsFile(contentsOf: fresh + "/weights.safetensors")
+        let conv = try #require(s.names.first { $0.hasSuffix("weight") && (s.tensors[$0]?.shape.count ?? 0) == 4 })
+        let diffTuned = zip(s.tensors[conv]!.floats, t.tensors[conv]!.floats).map { abs($0 - $1) }.max()!
+        let diffFresh = zip(s.tensors[conv]!.floats, f.tensors[conv]!.floats).map { abs($0 - $1) }.max()!
+        #expect(diffTuned < 1e-6 && diffFresh > 1e-3, "tuned \(diffTuned), fresh \(diffFresh)")
+        #expect(try tuned.runKey(data: trainingData) != (try plain.runKey(data: trainingData)))
+    }
 }

@@ -107,5 +107,12 @@ import Testing
         let third = try CLITests.run(["train", "--config", config])
         #expect(third.status == 0 && third.stderr.contains("nothing to do"), "\(third.stderr)")
         #expect(third.stderr.split(separator: "\n").count == 1, "\(third.stderr)")
+
+        // While another run holds the site's lock, a second one leaves at once.
+        let fd = open(root + "/state/retrain/train.lock", O_RDWR)
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let blocked = try CLITests.run(["train", "--config", config])
+        close(fd)
+        #expect(blocked.status == 0 && blocked.stderr.contains("another `segvol train` is running"), "\(blocked.stderr)")
     }
 }
