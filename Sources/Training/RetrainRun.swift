@@ -63,7 +63,8 @@ public struct RetrainRun {
         guard !newCases.isEmpty else {
             return .nothingToDo("no annotated case was added to the dataset store since model \(parent.version) (\(index.cases.count) stored)")
         }
-        let runFolder = runsDirectory + "/\(parent.version)-\(index.snapshot.prefix(12))"
+        let safeVersion = String(parent.version.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
+        let runFolder = runsDirectory + "/\(safeVersion)-\(index.snapshot.prefix(12))"
         if FileManager.default.fileExists(atPath: runFolder + "/result.json") {
             return .nothingToDo("model \(parent.version) was already retrained on this store (\(runFolder)/report.md); waiting for new annotations")
         }
