@@ -3,6 +3,7 @@ import DICOMIO
 import Foundation
 import ImagingCore
 import NIfTIIO
+import Spool
 
 /// An annotation that passed every check, ready for the dataset store.
 public struct CheckedAnnotation: Sendable {
@@ -98,7 +99,19 @@ public enum AnnotationCheck {
             throw ImagingError(.annotationIncomplete, input: folder, reason: "the case has no image (image.nii.gz, image.nii or an image/ DICOM folder) and no job reference",
                                remedy: "add the image, or name the processed job in case.json's \"job\", then move the case back")
         }
-        let result = try DICOMReader.read(paths: [dicom])
+        // The files themselves, so that dotfiles and temporary names are never opened.
+        var files: [String] = []
+        var stack = [dicom]
+        while let dir = stack.popLast() {
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() where !isTemporaryName(name) {
+                let path = dir + "/" + name
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { stack.append(path) } else { files.append(path) }
+            }
+        }
+        guard !files.isEmpty else {
+            throw ImagingError(.annotationIncomplete, input: dicom, reason: "image/ holds no file", remedy: "put the annotated DICOM series in image/, then move the case back")
+        }
+        let result = try DICOMReader.read(paths: files)
         let scans = result.scans
         guard scans.count == 1 else {
             throw ImagingError(.annotationUnreadable, input: dicom,

@@ -143,6 +143,8 @@ import Testing
         let dicom = try F.writeCase(site, name: "dicom", phantom: p2, subject: "site-002")
         try fm.removeItem(atPath: dicom + "/image.nii.gz")
         _ = try DICOMSeriesWriter.write(p2.image, metadata: p2.metadata, to: dicom + "/image")
+        // A dotfile beside the series (macOS resource fork) does not disturb the read.
+        try Data("not dicom".utf8).write(to: URL(fileURLWithPath: dicom + "/image/._IM0001.dcm"))
         let report = try site.intake().run(sleep: { _ in })
         #expect(report.failed.isEmpty, "\(report.failed.map(\.error))")
         let byName = Dictionary(uniqueKeysWithValues: report.accepted.map { ($0.caseName, $0) })
