@@ -119,6 +119,18 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out + "/training/state.safetensors"))
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(md.contains("| status | time_limit |") && md.contains("| steps | 0 of 100 |"))
+
+        // Stopped by the bound between validations (validated at 3, stopped at 4): the last
+        // weights are validated too before the model folder is written.
+        let between = Fixtures.temporaryDirectory("walltime-between")
+        defer { Fixtures.remove(between) }
+        var steps = 0
+        let t = try Trainer(plan: plan, loss: "mce + mdice", options: options(steps: 100))
+        _ = try t.run(data: trainingData, output: between, resume: false, shouldStop: { steps >= 4 }, onEvent: { event in
+            if case .step = event { steps += 1 }
+        })
+        let bounded = try Trainer(plan: plan, loss: "mce + mdice", options: o).run(data: trainingData, output: between, resume: true)
+        #expect(bounded.status == .timeLimit && bounded.stepsDone == 4 && bounded.validations.map(\.step) == [3, 4])
     }
 
     /// `initialWeights`: a fresh run starts from the given weights (with a negligible rate, the
