@@ -113,8 +113,13 @@ import Testing
         guard case .finished(let result) = try site.run(settings).run() else { Issue.record("no candidate"); return }
         #expect(result.parentModel == "v1" && Set(result.newCases) == [a.hash, b.hash] && result.validationCases == 1)
         let before = result.current.classDice["bone"] ?? 0, after = try #require(result.candidateResult.classDice["bone"])
-        print("bone Dice \(before) → \(after); marrow \(result.current.classDice["bone_marrow"] ?? -1) → \(result.candidateResult.classDice["bone_marrow"] ?? -1)")
-        #expect(after > before + 0.2, "bone Dice \(before) → \(after)")
+        #expect(after > before + 0.2, "bone Dice \(before) → \(after)")   // measured: 0.00 → 0.38
+        let marrow = (result.current.classDice["bone_marrow"] ?? 0, result.candidateResult.classDice["bone_marrow"] ?? 0)
+        #expect(marrow.1 > marrow.0 + 0.2, "bone marrow Dice \(marrow)")             // measured: 0.00 → 0.37
+        // What was learned is the annotated family: no other class rises (none was annotated).
+        for (name, dice) in result.candidateResult.classDice where !["bone", "bone_marrow"].contains(name) {
+            #expect(dice < 0.15, "\(name) \(dice)")
+        }
         let metrics = try JSONDecoder().decode(ModelMetrics.self, from: Data(contentsOf: URL(fileURLWithPath: result.candidate + "/metrics.json")))
         #expect(metrics.parentModel == "v1" && metrics.storeCases == [a.hash, b.hash].sorted() && metrics.storeSnapshot == result.storeSnapshot)
         for f in ["result.json", "report.md"] { #expect(FileManager.default.fileExists(atPath: result.runFolder + "/" + f)) }
