@@ -38,7 +38,7 @@ public enum AnnotationCheck {
         }
         let labels: LabelVolume
         do { labels = try NIfTIReader.readLabels(path: labelsPath).0 } catch {
-            throw ImagingError(.annotationUnreadable, input: labelsPath, reason: "the label map cannot be read (\(error))",
+            throw ImagingError(.annotationUnreadable, input: labelsPath, reason: "the label map cannot be read (\(reason(error)))",
                                remedy: "save the label map as NIfTI (integer values), then move the case back")
         }
         try checkGeometry(image: image.grid, labels: labels.grid, path: labelsPath)
@@ -111,7 +111,11 @@ public enum AnnotationCheck {
         guard !files.isEmpty else {
             throw ImagingError(.annotationIncomplete, input: dicom, reason: "image/ holds no file", remedy: "put the annotated DICOM series in image/, then move the case back")
         }
-        let result = try DICOMReader.read(paths: files)
+        let result: DICOMReadResult
+        do { result = try DICOMReader.read(paths: files) } catch {
+            throw ImagingError(.annotationUnreadable, input: dicom, reason: "image/ cannot be read as DICOM (\(error.reason) [\(error.code)])",
+                               remedy: "put exactly the annotated series in image/, then move the case back")
+        }
         let scans = result.scans
         guard scans.count == 1 else {
             throw ImagingError(.annotationUnreadable, input: dicom,
@@ -123,9 +127,14 @@ public enum AnnotationCheck {
 
     static func readNIfTI(_ path: String) throws(ImagingError) -> ImageVolume {
         do { return try NIfTIReader.readImage(path: path).image } catch {
-            throw ImagingError(.annotationUnreadable, input: path, reason: "the image cannot be read (\(error))",
+            throw ImagingError(.annotationUnreadable, input: path, reason: "the image cannot be read (\(reason(error)))",
                                remedy: "save the image as NIfTI or a DICOM folder image/, then move the case back")
         }
+    }
+
+    /// An error's reason without its path (folder names may identify patients, invariant I6).
+    static func reason(_ error: Error) -> String {
+        (error as? ImagingError).map { "\($0.reason) [\($0.code)]" } ?? "\(error)"
     }
 
     static func first(in folder: String, _ names: [String]) -> String? {

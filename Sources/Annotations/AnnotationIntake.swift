@@ -115,7 +115,7 @@ public struct AnnotationIntake: Sendable {
                 let checked = try AnnotationCheck.check(folder: c.path, region: c.region, catalog: catalog, outbox: outbox)
                 if let existing = store.entry(hash: checked.contentHash) {
                     throw ImagingError(.annotationDuplicate, input: "\(c.region.rawValue)/\(c.name)",
-                                       reason: "the same image and label map were accepted on \(existing.added) as '\(existing.caseName)' (case \(existing.hash.prefix(12)))",
+                                       reason: "the same image and label map were accepted on \(existing.added) (case \(existing.hash.prefix(12)) in the dataset store)",
                                        remedy: "nothing to do; to replace an annotation, correct the label map (a changed map is a new case)")
                 }
                 let entry = try store.add(checked, caseName: c.name)

@@ -68,16 +68,19 @@ struct AnnotationsCommand: ParsableCommand {
             report(error)
             throw ExitCode(ExitStatus.forError(error))
         }
+        // Case folder names are chosen by operators and may identify patients (invariant I6):
+        // the journal names cases by content hash and region only.
         for e in result.accepted {
-            logger.notice("annotation accepted: \(e.region.rawValue)/\(e.caseName) as case \(e.hash.prefix(12)) (subject \(e.subject), present: \(e.present.joined(separator: ", ")))",
+            logger.notice("annotation accepted: \(e.region.rawValue) case \(e.hash.prefix(12)) (subject \(e.subject), present: \(e.present.joined(separator: ", ")))",
                           metadata: ["case": "\(e.hash)"])
-            for w in e.warnings { logger.warning("annotation \(e.region.rawValue)/\(e.caseName): \(w)") }
+            for w in e.warnings { logger.warning("annotation \(e.region.rawValue) case \(e.hash.prefix(12)): \(w)") }
         }
         for f in result.failed {
-            logger.warning("annotation refused: \(f.caseName): \(f.error.reason) [\(f.error.code)] — \(f.error.remedy); moved to \(f.movedTo)",
+            let region = f.caseName.split(separator: "/").first.map(String.init) ?? ""
+            logger.warning("annotation refused (\(region)): \(f.error.reason) [\(f.error.code)] — \(f.error.remedy); the case is in annotations/failed/ with reason.json",
                            metadata: ["code": "\(f.error.code)"])
         }
-        for w in result.waiting { logger.info("annotation \(w) is still changing; taken on the next pass") }
+        if !result.waiting.isEmpty { logger.info("\(result.waiting.count) annotation case(s) still changing; taken on the next pass") }
         return result
     }
 }
