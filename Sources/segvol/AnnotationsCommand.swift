@@ -64,7 +64,13 @@ struct AnnotationsCommand: ParsableCommand {
         let intake = AnnotationIntake(annotations: paths.annotations, store: DatasetStore(root: paths.dataset), outbox: paths.outbox,
                                       catalog: catalog, quiet: .milliseconds(Int64((c.inbox.quietFolderSeconds * 1000).rounded())))
         let result: IntakeReport
-        do { result = try intake.run() } catch {
+        do {
+            result = try intake.run(sleep: { quiet in
+                logger.info("annotations: waiting \(c.inbox.quietFolderSeconds) s (inbox.quiet_folder_s) for the case folders to settle")
+                let (s, a) = quiet.components
+                Thread.sleep(forTimeInterval: Double(s) + Double(a) / 1e18)
+            })
+        } catch {
             report(error)
             throw ExitCode(ExitStatus.forError(error))
         }
