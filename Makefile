@@ -6,7 +6,7 @@ DEBS := libopenblas-dev libnifti-dev libnifti2-dev libdcmtk-dev libsystemd-dev \
         libopenjp2-7-dev libpng-dev zlib1g-dev libdeflate-dev pkg-config dcmtk
 # What only the tests use: DCMTK's tools make transfer-syntax variants, systemd-analyze and a
 # real journald / user manager check the units, python3 runs the shared sd_notify listener.
-TEST_DEBS := systemd python3 gzip util-linux
+TEST_DEBS := systemd python3 gzip util-linux zip
 SWIFT ?= swift
 CONFIG ?= release
 BUILD_FLAGS := -c $(CONFIG)

@@ -44,6 +44,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
 
         // MARK: Imaging layer.
         .target(name: "ImagingCore"),
@@ -77,17 +78,24 @@ let package = Package(
             swiftSettings: niftiInclude
         ),
 
+        // MARK: Retraining: the model registry and the promotion gate.
+        .target(
+            name: "ModelRegistry",
+            dependencies: ["ImagingCore", "Anatomy", "Segmentation", "Training", "Configuration", "Spool", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: niftiInclude
+        ),
+
         // MARK: The daemon: configuration, systemd integration, the spool.
         .target(name: "Configuration", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Spool", dependencies: ["Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Spool", dependencies: ["Configuration", "ImagingCore", "CDeflate", .product(name: "Logging", package: "swift-log")]),
 
         // MARK: The one executable.
         .executableTarget(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
-                "Segmentation", "Training", "Annotations",
+                "Segmentation", "Training", "Annotations", "ModelRegistry",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +135,12 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "ModelRegistryTests",
+            dependencies: ["ModelRegistry", "Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "NIfTIIO",
+                           "Resampling", "Configuration", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: niftiInclude
+        ),
         .testTarget(
             name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation"], swiftSettings: niftiInclude),
     ]

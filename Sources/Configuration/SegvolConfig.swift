@@ -15,6 +15,7 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
     public var metrics = Metrics()
     public var reports = Reports()
     public var retrain = Retrain()
+    public var zip = Zip()
 
     public init() {}
 
@@ -54,11 +55,15 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
         public var quietFileSeconds = 10.0
         /// Full rescan period (inotify misses network file systems).
         public var rescanIntervalSeconds = 60.0
+        /// A folder drop holding a `*.part`/`*.tmp` file waits; once nothing in it has changed for
+        /// this long the transfer is taken for dead and the drop fails with `incomplete_transfer`.
+        public var stalePartialAfterSeconds = 3600.0
         public init() {}
         enum CodingKeys: String, CodingKey {
             case regions, auto
             case quietFolderSeconds = "quiet_folder_s", quietFileSeconds = "quiet_file_s"
             case rescanIntervalSeconds = "rescan_interval_s"
+            case stalePartialAfterSeconds = "stale_partial_after_s"
         }
     }
 
@@ -145,6 +150,23 @@ extension SegvolConfig {
         public var dropNames = true
         public init() {}
         enum CodingKeys: String, CodingKey { case dropNames = "drop_names" }
+    }
+}
+
+extension SegvolConfig {
+    /// Limits on unpacking a zip drop (in the worker); over any of them the drop fails with
+    /// `zip_too_large` before anything is unpacked.
+    public struct Zip: Codable, Sendable, Equatable {
+        /// Total uncompressed size of all entries, MiB.
+        public var maxUncompressedMB = 8192
+        /// Entries (files and folders) in the archive.
+        public var maxEntries = 100_000
+        /// Uncompressed ÷ compressed size of one entry (entries under 1 MiB are exempt).
+        public var maxRatio = 200.0
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case maxUncompressedMB = "max_uncompressed_mb", maxEntries = "max_entries", maxRatio = "max_ratio"
+        }
     }
 }
 

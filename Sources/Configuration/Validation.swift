@@ -35,6 +35,14 @@ extension ConfigLoader {
         try positive(c.inbox.quietFolderSeconds, "inbox.quiet_folder_s", max: 86_400)
         try positive(c.inbox.quietFileSeconds, "inbox.quiet_file_s", max: 86_400)
         try positive(c.inbox.rescanIntervalSeconds, "inbox.rescan_interval_s", max: 86_400)
+        try positive(c.inbox.stalePartialAfterSeconds, "inbox.stale_partial_after_s", max: 30 * 86_400)
+        guard c.inbox.stalePartialAfterSeconds >= c.inbox.quietFolderSeconds else {
+            throw fail("inbox.stale_partial_after_s", "must be at least inbox.quiet_folder_s (\(c.inbox.quietFolderSeconds) s)")
+        }
+
+        guard (1...1_048_576).contains(c.zip.maxUncompressedMB) else { throw fail("zip.max_uncompressed_mb", "must be between 1 and 1048576 (MiB)") }
+        guard (1...1_000_000).contains(c.zip.maxEntries) else { throw fail("zip.max_entries", "must be between 1 and 1000000") }
+        guard c.zip.maxRatio.isFinite, c.zip.maxRatio >= 1 else { throw fail("zip.max_ratio", "must be a number of at least 1") }
 
         guard c.worker.memoryLimitMB >= 256 else { throw fail("worker.memory_limit_mb", "must be at least 256 (MiB)") }
         guard c.worker.cpuLimitSeconds >= 1 else { throw fail("worker.cpu_limit_s", "must be at least 1") }

@@ -41,6 +41,10 @@ public struct DICOMSeriesOutcome: Sendable {
     /// Number of files whose frames make up this candidate.
     public var fileCount: Int
     public var result: Result<Scan, ImagingError>
+    /// The candidate's SeriesInstanceUID and its instances' SOPInstanceUIDs (known even when the
+    /// candidate does not convert; the daemon uses them to spot instances that arrive late).
+    public var seriesInstanceUID: String? = nil
+    public var sopInstanceUIDs: [String] = []
 
     public init(key: String, fileCount: Int, result: Result<Scan, ImagingError>) {
         self.key = key
@@ -74,6 +78,7 @@ public enum DICOMReader {
         var skipped: [SkippedFile] = []
         var slices: [DICOMSlice] = []
         var seenInstances: [String: String] = [:]
+        var instanceOfPath: [String: String] = [:]
         for path in files {
             switch FileDiscovery.probe(path, maxBytes: options.maxFileBytes) {
             case .skip(let code, let reason):
@@ -95,6 +100,7 @@ public enum DICOMReader {
                         continue
                     }
                     seenInstances[uid] = path
+                    instanceOfPath[path] = uid
                 }
                 slices += try SliceReader.slices(of: file, maxVoxels: options.maxVoxels)
             } catch {
@@ -116,7 +122,10 @@ public enum DICOMReader {
                         return Scan(image: image, metadata: assembled.slices[0].metadata, warnings: assembled.warnings)
                     }
                 }
-            return DICOMSeriesOutcome(key: label(group), fileCount: files, result: result)
+            var outcome = DICOMSeriesOutcome(key: label(group), fileCount: files, result: result)
+            outcome.seriesInstanceUID = group[0].metadata.seriesInstanceUID
+            outcome.sopInstanceUIDs = Set(group.map(\.path)).compactMap { instanceOfPath[$0] }.sorted()
+            return outcome
         }
         return DICOMReadResult(series: outcomes, skipped: skipped)
     }

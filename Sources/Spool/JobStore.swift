@@ -79,6 +79,8 @@ public struct JobStore: Sendable {
         var done = record
         done.state = .done
         done.finishedAt = now.timeIntervalSince1970
+        // A zip drop's unpacked copy (the worker removes it; a crash may leave it) is not archived.
+        try? Durable.removeTree(workDir(record.id) + "/unzipped")
         if deleteInput {
             // The record goes first so a crash mid-delete is finished by recover().
             try save(done)
@@ -100,6 +102,7 @@ public struct JobStore: Sendable {
         try save(failed)
         try? Durable.removeTree(outboxTemp(record.id))
         try? Durable.removeTree(workDir(record.id) + "/result.json")
+        try? Durable.removeTree(workDir(record.id) + "/unzipped")
         try Durable.rename(workDir(record.id), paths.failed + "/" + record.id)
     }
 

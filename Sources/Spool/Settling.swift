@@ -18,6 +18,8 @@ public struct DropSignature: Equatable, Sendable {
     /// Why the drop must be refused (symlink, FIFO, device, socket, hard link, too large), or nil.
     public var refusal: String?
     public var refusalCode: SpoolError.Code?
+    /// How many `*.part`/`*.tmp` entries the folder holds (named in an `incomplete_transfer` refusal).
+    public var partialFiles: Int = 0
 }
 
 /// Inspects drops with `lstat` only: never opens a file, never follows a symlink.
@@ -58,7 +60,11 @@ public enum DropInspector {
                 return
             }
             sig.totalBytes += Int64(st.st_size)
-            if name.hasSuffix(".part") || name.hasSuffix(".tmp") { sig.inProgress = true; return }
+            if name.hasSuffix(".part") || name.hasSuffix(".tmp") {
+                sig.inProgress = true
+                sig.partialFiles += 1
+                return
+            }
             if name.hasPrefix(".") { return }
             if !st.isRegular {
                 if sig.refusal == nil {
@@ -81,6 +87,17 @@ public enum DropInspector {
     }
 }
 
+/// What `Settler.settle` decided about one observation of a drop.
+public enum Settlement: Sendable, Equatable {
+    /// Changed recently, or a copy is in progress: look again later.
+    case waiting
+    /// Unchanged for its quiet time: claim it.
+    case settled
+    /// A folder with a `*.part`/`*.tmp` file, nothing in it changed for `stalePartialAfter`: the
+    /// copy died. Claimed and failed with `incomplete_transfer` (nothing opened, nothing lost).
+    case stalePartial
+}
+
 /// Tracks drops until they settle: unchanged signature for the quiet time on the monotonic
 /// clock (`ContinuousClock` is CLOCK_MONOTONIC-based, so wall-clock jumps do not matter).
 public struct Settler: Sendable {
@@ -92,20 +109,30 @@ public struct Settler: Sendable {
     var entries: [String: Entry] = [:]
     public var quietFolder: Duration
     public var quietFile: Duration
+    /// How long a drop with a `*.part`/`*.tmp` file may stay unchanged before it counts as dead.
+    public var stalePartialAfter: Duration
 
-    public init(quietFolder: Duration, quietFile: Duration) {
+    public init(quietFolder: Duration, quietFile: Duration, stalePartialAfter: Duration = .seconds(3600)) {
         self.quietFolder = quietFolder
         self.quietFile = quietFile
+        self.stalePartialAfter = stalePartialAfter
     }
 
     /// Records an observation; true when the drop has been unchanged for its quiet time.
     public mutating func observe(_ key: String, _ signature: DropSignature, now: ContinuousClock.Instant) -> Bool {
+        settle(key, signature, now: now) == .settled
+    }
+
+    /// Records an observation and says whether the drop is settled, still waiting, or a dead
+    /// copy (`stalePartial`). Any change in size, mtime or file count anywhere in the drop
+    /// (a growing `.part` file included) restarts both clocks.
+    public mutating func settle(_ key: String, _ signature: DropSignature, now: ContinuousClock.Instant) -> Settlement {
         if let old = entries[key], old.signature == signature {
-            guard !signature.inProgress else { return false }
-            return now - old.since >= (signature.isFolder ? quietFolder : quietFile)
+            if signature.inProgress { return now - old.since >= stalePartialAfter ? .stalePartial : .waiting }
+            return now - old.since >= (signature.isFolder ? quietFolder : quietFile) ? .settled : .waiting
         }
         entries[key] = Entry(signature: signature, since: now)
-        return false
+        return .waiting
     }
 
     /// Forgets drops not in `keys` (claimed or vanished).

@@ -37,7 +37,9 @@ extension SpoolEngine {
         let arguments = ["worker", "--job", store.workDir(record.id), "--outbox", store.paths.outbox,
                          "--memory-limit-mb", "\(config.worker.memoryLimitMB)", "--cpu-limit-s", "\(config.worker.cpuLimitSeconds)",
                          "--log-level", config.log.level, "--log-target", config.log.target,
-                         "--model-dir", config.model.dir, "--pseudonym-key", store.paths.pseudonymKey]
+                         "--model-dir", modelDirectoryForJob?() ?? config.model.dir, "--pseudonym-key", store.paths.pseudonymKey,
+                         "--zip-max-mb", "\(config.zip.maxUncompressedMB)", "--zip-max-entries", "\(config.zip.maxEntries)",
+                         "--zip-max-ratio", "\(config.zip.maxRatio)", "--series-index", store.paths.seriesIndex]
         do {
             try store.save(record)
             let process = try WorkerProcess(executable: workerExecutable, arguments: arguments,

@@ -42,6 +42,10 @@ public final class SpoolEngine {
     /// event. When it throws, the job waits and is finished again later (the worker reuses the
     /// complete outputs; the attempt is not counted).
     public var finishing: ((JobRecord) throws -> Logger.Metadata)?
+    /// The model folder for the next job, called once per job start (the daemon resolves
+    /// `models/current` here, so a switch applies between jobs and never inside one); nil
+    /// passes `model.dir` as configured.
+    public var modelDirectoryForJob: (() -> String)?
     /// The model part of the STATUS= line ("model v3", "no model"), set by the daemon.
     public var modelSummary: String? { didSet { statusChanged = true } }
 
@@ -67,7 +71,8 @@ public final class SpoolEngine {
         } catch {
             throw SpoolError(.io, "cannot prepare the site folders: \(error)", remedy: "Check the site folders' ownership and permissions.")
         }
-        settler = Settler(quietFolder: .seconds(config.inbox.quietFolderSeconds), quietFile: .seconds(config.inbox.quietFileSeconds))
+        settler = Settler(quietFolder: .seconds(config.inbox.quietFolderSeconds), quietFile: .seconds(config.inbox.quietFileSeconds),
+                          stalePartialAfter: .seconds(config.inbox.stalePartialAfterSeconds))
     }
 
     /// The start-up sweep (before READY=1): orphan temporaries removed, unfinished jobs re-queued.
@@ -103,6 +108,7 @@ public final class SpoolEngine {
         logger.logLevel = Logger.Level(rawValue: new.log.level) ?? logger.logLevel
         settler.quietFolder = .seconds(new.inbox.quietFolderSeconds)
         settler.quietFile = .seconds(new.inbox.quietFileSeconds)
+        settler.stalePartialAfter = .seconds(new.inbox.stalePartialAfterSeconds)
         lastRescan = nil
         statusChanged = true
     }
@@ -148,16 +154,28 @@ public final class SpoolEngine {
                     continue
                 }
                 seen.insert(path)
-                let signature: DropSignature
+                let sig: DropSignature
                 do {
-                    guard let sig = try DropInspector.inspect(path) else { continue }
-                    signature = sig
+                    guard let inspected = try DropInspector.inspect(path) else { continue }
+                    sig = inspected
                 } catch {
                     logOnce("cannot inspect a drop", key: "inspect \(path) \(error.errno)", ["region": "\(folder.region)", "error": "\(error.summary)"])
                     continue
                 }
-                if signature.isFolder && signature.fileCount == 0 && signature.refusal == nil { continue }
-                guard settler.observe(path, signature, now: now), !intakePaused else { continue }
+                if sig.isFolder && sig.fileCount == 0 && sig.refusal == nil && !sig.inProgress { continue }
+                var signature = sig
+                switch settler.settle(path, sig, now: now) {
+                case .waiting: continue
+                case .settled: break
+                case .stalePartial:
+                    // The copy died: fail the drop (nothing opened) rather than measure a series
+                    // that may miss instances, or wait forever.
+                    if signature.refusal == nil {
+                        signature.refusalCode = .incompleteTransfer
+                        signature.refusal = "\(sig.partialFiles) partial file\(sig.partialFiles == 1 ? "" : "s") (*.part/*.tmp) in the folder did not change for inbox.stale_partial_after_s (\(Int(config.inbox.stalePartialAfterSeconds)) s); the copy into the inbox probably died. Finish the copy or delete the partial files, then move failed/<job>/drop/<name> back into the inbox"
+                    }
+                }
+                guard !intakePaused else { continue }
                 settler.forget(path)
                 claim(path: path, region: folder.region, name: name, signature: signature)
             }

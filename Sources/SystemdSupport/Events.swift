@@ -13,6 +13,10 @@ public enum SegvolEvent: String, CaseIterable, Sendable {
     case diskLow = "disk.low"
     /// A model was loaded (at start-up or on reload).
     case modelLoaded = "model.loaded"
+    /// A retrained model passed the gate and became current (`segvol models`, docs/retraining.md).
+    case modelPromoted = "model.promoted"
+    /// A retrained model failed the gate; the current model stays.
+    case modelRejected = "model.rejected"
     /// The configuration was reloaded on SIGHUP (or the reload was refused, keeping the old one).
     case reload = "reload"
 
@@ -25,6 +29,8 @@ public enum SegvolEvent: String, CaseIterable, Sendable {
         case .diskLow: "4779e7ea0a1d45238cb133c3138a0321"
         case .modelLoaded: "935bdd13e539497ab51be299b04fa0ff"
         case .reload: "7d1bbc901e984ff684211d5c35bcc523"
+        case .modelPromoted: "1e61e76421694276b06e8db19e4e3e3b"
+        case .modelRejected: "57f97381793848c4b0856717069454c6"
         }
     }
 }

@@ -19,6 +19,8 @@ enum ExitStatus {
     static let cannotCreate: Int32 = 73
     /// Another instance holds the site's lock (`serve`), or the site cannot be used.
     static let unavailable: Int32 = 69
+    /// Permission denied (`segvol models`: the registry is not writable by this user).
+    static let noPermission: Int32 = 77
     /// Internal software error (a daemon loop failure that is not the input's fault).
     static let software: Int32 = 70
     /// The configuration is invalid (`check-config`, `serve`, `status`).

@@ -92,7 +92,12 @@ struct SegmentCommand: ParsableCommand {
             clock = now
         }
         let catalog = try LabelCatalog.load(configDirectory: config)
-        let modelPath = try ModelDirectory.locate(explicit: model)
+        // Symlinks resolved once: a `models/current` switched meanwhile cannot mix two versions.
+        var modelPath = try ModelDirectory.locate(explicit: model)
+        if let resolved = realpath(modelPath, nil) {
+            modelPath = String(cString: resolved)
+            free(resolved)
+        }
         let folder = try ModelFolder.open(modelPath, catalog: catalog)
         let settings = SegmentationSettings(batchSize: batchSize, islands: IslandRemoval(minimumML: minIslandMl))
         let segmenter = try Segmenter(model: folder, catalog: catalog, settings: settings, threadCount: threads)

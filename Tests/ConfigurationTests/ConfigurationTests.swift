@@ -28,6 +28,9 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(config.inbox.quietFolderSeconds == 30)
         #expect(config.site.root == "/srv/segvol")
         #expect(SitePaths(config).work == "/srv/segvol/work")
+        #expect(config.inbox.stalePartialAfterSeconds == 3600 && config.zip == SegvolConfig.Zip())
+        let zip = try ConfigLoader.parse("[zip]\nmax_uncompressed_mb = 100\nmax_entries = 50\nmax_ratio = 12.5\n[inbox]\nstale_partial_after_s = 120\n")
+        #expect(zip.zip.maxUncompressedMB == 100 && zip.zip.maxEntries == 50 && zip.zip.maxRatio == 12.5 && zip.inbox.stalePartialAfterSeconds == 120)
     }
 
     @Test(arguments: [
@@ -45,6 +48,11 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ("inbox = 3\n", "inbox"),
         ("[disk]\nmin_free_mb = \"lots\"\n", "disk.min_free_mb"),
         ("[metrics]\ntextfile = \"segvol.prom\"\n", "metrics.textfile"),
+        ("[inbox]\nquiet_folder_s = 60\nstale_partial_after_s = 30\n", "inbox.stale_partial_after_s"),
+        ("[zip]\nmax_uncompressed_mb = 0\n", "zip.max_uncompressed_mb"),
+        ("[zip]\nmax_entries = 1.5\n", "zip.max_entries"),
+        ("[zip]\nmax_ratio = 0.5\n", "zip.max_ratio"),
+        ("[zip]\nmax_size = 3\n", "zip.max_size"),
     ])
     func errorsNameTheExactKey(text: String, key: String) {
         do {

@@ -13,14 +13,15 @@ extension DaemonSuite {
             return
         }
         let site = DaemonSite()
-        // 1 MiB of random voxels: the .nii.gz output cannot be smaller than about 1 MiB.
+        // 1 MiB of random voxels: the .nii.gz output cannot be smaller than about 1 MiB. No model
+        // (model.dir names none): segmenting with the checkout's Models/default takes a minute in debug.
         try site.dropRawNIfTI("noisy.nii", shape: [128, 128, 64], random: true, into: site.root + "/staging")
         let small = site.root + "/small"
         let script = """
             #!/bin/bash
             mkdir -p \(small) && mount -t tmpfs -o size=4m tmpfs \(small) || { echo "mount-failed"; exit 0; }
             mkdir -p \(small)/site/inbox/thigh
-            printf '[site]\\nroot = "\(small)/site"\\n[inbox]\\nquiet_file_s = 0.2\\nrescan_interval_s = 0.3\\n[worker]\\nbackoff_s = 0.2\\nbackoff_max_s = 0.3\\nmax_attempts = 2\\n[disk]\\nmin_free_percent = 0\\nmin_free_mb = 0\\n[log]\\ntarget = "stderr"\\n' > \(small)/segvol.toml
+            printf '[site]\\nroot = "\(small)/site"\\n[inbox]\\nquiet_file_s = 0.2\\nrescan_interval_s = 0.3\\n[worker]\\nbackoff_s = 0.2\\nbackoff_max_s = 0.3\\nmax_attempts = 2\\n[disk]\\nmin_free_percent = 0\\nmin_free_mb = 0\\n[log]\\ntarget = "stderr"\\n[model]\\ndir = "/nonexistent/segvol-test-model"\\n' > \(small)/segvol.toml
             cp \(site.root)/staging/noisy.nii \(small)/site/inbox/thigh/.noisy.nii && mv \(small)/site/inbox/thigh/.noisy.nii \(small)/site/inbox/thigh/noisy.nii
             avail=$(df --output=avail -B1 \(small) | tail -1)
             head -c $((avail - 400000)) /dev/zero > \(small)/filler

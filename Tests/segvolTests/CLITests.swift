@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The `segvol` executable as an operator runs it: exit statuses, messages, outputs.
-@Suite struct CLITests {
+@Suite final class CLITests {
     /// The built `segvol` next to the test bundle (swift build puts products in one folder).
     static let executable: String = {
         let bundle = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL
@@ -43,6 +43,9 @@ import Testing
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
+
+    /// Swift Testing makes one instance per test: its folder goes with it.
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     @Test func missingInputExitsNoInput() throws {
         let r = try Self.run(["info", dir + "/nothing-here.nii.gz"])

@@ -5,7 +5,7 @@ import Testing
 
 /// `segvol segment` end to end with a random-weight tiny model: outputs, region from the DICOM
 /// header, and the refusals an operator sees.
-@Suite struct SegmentCLITests {
+@Suite final class SegmentCLITests {
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLITests.Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.executable)
@@ -29,6 +29,9 @@ import Testing
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
+
+    /// Swift Testing makes one instance per test: its folder goes with it.
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// plan.json over every calf and thigh class of the shipped catalog's outputs, random weights.
     func writeModel() throws -> String {

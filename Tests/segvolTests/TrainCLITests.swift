@@ -2,7 +2,6 @@ import Foundation
 import Testing
 
 /// `segvol train` as an operator runs it.
-/// A class suite: one instance per test, whose deinit removes the test's folder.
 @Suite final class TrainCLITests {
     let dir: String = {
         let d = NSTemporaryDirectory() + "segvol-train-cli-\(UUID().uuidString)"
@@ -10,6 +9,7 @@ import Testing
         return d
     }()
 
+    /// Swift Testing makes one instance per test: its folder goes with it.
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A thigh plan with two classes, coarse enough for a 48-matrix phantom.

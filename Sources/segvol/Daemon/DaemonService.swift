@@ -2,6 +2,7 @@ import Configuration
 import Dispatch
 import Foundation
 import Logging
+import ModelRegistry
 import ServiceLifecycle
 import Spool
 import Synchronization
@@ -38,7 +39,9 @@ final class DaemonService: Service, @unchecked Sendable {
         _ = try engine.recover()
         engine.scanInboxes()
         notifier.status("Loading the model")
+        recoverRegistry()
         checkModel()
+        engine.modelDirectoryForJob = { [unowned self] in self.modelForJob() }
         notifier.ready(status: engine.statusLine())
         engine.statusChanged = false
         engine.writeMetrics()
@@ -100,11 +103,17 @@ final class DaemonService: Service, @unchecked Sendable {
         notifier.ready(status: engine.statusLine())
     }
 
-    /// Loads the configured model once (at start and on reload) to say which one the workers
-    /// will use: `model.loaded` with its version and weights hash, or one warning that jobs are
-    /// converted without segmentation and why. Each worker loads the model again for its job.
-    func checkModel() {
-        switch SegmentationStage.loadModel(directory: engine.config.model.dir) {
+    /// The resolved model folder the last check loaded ("" when none was usable).
+    private var checkedModelPath: String?
+
+    /// Loads the model the next jobs will use and says which one: `model.loaded` with its
+    /// version and weights hash, or one warning that jobs are converted without segmentation
+    /// and why. Runs at start, on reload, and whenever the resolved folder changes (a
+    /// promotion or rollback switched `models/current`). Each worker loads the model again.
+    func checkModel(resolved: String? = nil) {
+        let path = resolved ?? resolveModel()
+        checkedModelPath = path ?? ""
+        switch SegmentationStage.loadModel(directory: path ?? engine.config.model.dir, registry: SitePaths.models(engine.config)) {
         case .success(let (_, model)):
             engine.modelSummary = "model \(model.version)"
             logger.notice("model loaded", metadata: [
@@ -116,6 +125,34 @@ final class DaemonService: Service, @unchecked Sendable {
             logger.warning("no usable model: jobs are converted without segmentation", metadata: [
                 "model": "none", "code": "\(error.code.rawValue)", "error": "\(error.reason)", "remedy": "\(error.remedy)",
             ])
+        }
+    }
+
+    /// The model folder with symlinks resolved (nil when none is found).
+    func resolveModel() -> String? {
+        try? SegmentationStage.locateModel(directory: engine.config.model.dir, registry: SitePaths.models(engine.config))
+    }
+
+    /// Called by the engine once per job start: resolves `models/current` once, so the job's
+    /// worker gets one version's folder; a folder other than the last one is loaded and logged
+    /// first (`model.loaded`, STATUS= names the new version).
+    func modelForJob() -> String {
+        let path = resolveModel()
+        if (path ?? "") != checkedModelPath { checkModel(resolved: path) }
+        return path ?? engine.config.model.dir
+    }
+
+    /// Repairs what a crash during a registration or a switch left in the registry (temporaries,
+    /// an interrupted switch), so `current` is valid before the first job.
+    func recoverRegistry() {
+        let directory = SitePaths.models(engine.config)
+        guard FileManager.default.fileExists(atPath: directory) else { return }
+        do {
+            for repair in try ModelRegistry(directory: directory).recover() {
+                logger.notice("model registry repaired", metadata: ["repair": "\(repair)", "path": "\(directory)"])
+            }
+        } catch {
+            logger.warning("cannot check the model registry", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.reason)", "remedy": "\(error.remedy)"])
         }
     }
 }

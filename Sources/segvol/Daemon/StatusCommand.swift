@@ -35,7 +35,7 @@ struct StatusCommand: ParsableCommand {
         }
         print("site: \(paths.root)")
         do throws(ImagingError) {
-            let folder = try ModelFolder.open(try SegmentationStage.locateModel(directory: loaded.model.dir), catalog: try LabelCatalog.load())
+            let folder = try ModelFolder.open(try SegmentationStage.locateModel(directory: loaded.model.dir, registry: SitePaths.models(loaded)), catalog: try LabelCatalog.load())
             print("model: \(folder.version) (\(folder.path))")
         } catch {
             print("model: none, jobs are converted without segmentation [\(error.code.rawValue)] \(error.reason) (\(error.input))")

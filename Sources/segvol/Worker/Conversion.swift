@@ -9,11 +9,15 @@ import Spool
 /// Policy (docs/operations.md): a single NIfTI file is one scan. In a folder, every DICOM series
 /// that converts is its own scan (`series<N>`); NIfTI files in a folder are processed (each its
 /// own scan, `nifti<k>`) only when the folder holds no DICOM image, otherwise they are listed as
-/// skipped. A drop fails only when nothing converts.
+/// skipped. A drop fails only when nothing converts (`requireScans`).
 struct Conversion {
     var scans: [(dir: String, scan: Scan)] = []
     var refused: [JobManifest.Refusal] = []
     var skipped: [JobManifest.Refusal] = []
+    /// SeriesInstanceUID → SOPInstanceUIDs of every DICOM series found (converted or not), and
+    /// the UIDs of the series that converted (late-instance check, series index).
+    var series: [String: Set<String>] = [:]
+    var convertedSeries: Set<String> = []
 
     static func isNIfTIName(_ path: String) -> Bool {
         let lower = path.lowercased()
@@ -44,6 +48,10 @@ struct Conversion {
                 + nifti.map { .init(label: relative($0, drop), code: "nifti_beside_dicom", reason: "a NIfTI file next to a DICOM series is not processed") }
             var used = Set<String>()
             for (index, outcome) in dicom.series.enumerated() {
+                if let uid = outcome.seriesInstanceUID {
+                    out.series[uid, default: []].formUnion(outcome.sopInstanceUIDs)
+                    if case .success = outcome.result { out.convertedSeries.insert(uid) }
+                }
                 switch outcome.result {
                 case .success(let scan):
                     var dir = "series\(scan.metadata.seriesNumber ?? index + 1)"
@@ -67,12 +75,16 @@ struct Conversion {
             throw refusal(dicomError)
         }
         if out.scans.count == 1 { out.scans[0].dir = "." }
-        guard !out.scans.isEmpty else {
-            let first = out.refused.first
-            throw JobRunner.Refused(code: first?.code ?? "no_scan", message: "Nothing in the drop could be converted: \(first?.reason ?? "no image").",
-                                    stage: "convert", status: WorkerExit.badInput)
-        }
         return out
+    }
+
+    /// Refuses a drop from which nothing converted (after the late-instance check, which must
+    /// see series that do not convert on their own, e.g. one late slice).
+    func requireScans() throws(JobRunner.Refused) {
+        guard scans.isEmpty else { return }
+        let first = refused.first
+        throw JobRunner.Refused(code: first?.code ?? "no_scan", message: "Nothing in the drop could be converted: \(first?.reason ?? "no image").",
+                                stage: "convert", status: WorkerExit.badInput)
     }
 
     static func relative(_ path: String, _ drop: String) -> String {

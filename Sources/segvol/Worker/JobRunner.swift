@@ -16,6 +16,10 @@ struct JobRunner {
     var outbox: String
     var logger: Logger
     var stages: [any ScanStage]
+    /// Limits for unpacking a zip drop (config `[zip]`).
+    var zipLimits = ZipLimits()
+    /// The site's series index (`state/series/`); nil skips the late-instance check.
+    var seriesIndex: SeriesIndex? = nil
 
     /// A refusal to report through result.json and the exit status.
     struct Refused: Error {
@@ -39,6 +43,8 @@ struct JobRunner {
             log.info("outputs already complete; reusing them", metadata: ["stage": "finish"])
             return WorkerExit.done
         }
+        // A zip's unpacked copy is scratch: the claimed zip itself is what is archived or failed.
+        defer { try? Durable.removeTree(DropIntake.unpackFolder(jobDir: jobDir)) }
         do {
             try process(record, logger: log, final: final)
             return WorkerExit.done
@@ -66,20 +72,20 @@ struct JobRunner {
         var timings: [String: Double] = [:]
         func lap(_ name: String, since: ContinuousClock.Instant) { timings[name, default: 0] += (clock.now - since).seconds }
 
-        // Pre-check: regular files only, hashed, nothing followed or opened that is not ours.
+        // Pre-check: regular files only, hashed, nothing followed or opened that is not ours;
+        // a zip is unpacked into the job folder under the [zip] limits and its files checked too.
         let drop = jobDir + "/drop/" + record.dropName
         var t = clock.now
-        let isFolder = (try? FileManager.default.attributesOfItem(atPath: drop)[.type] as? FileAttributeType) == .typeDirectory
-        let inputs: [InputFile]
-        do { inputs = try InputFiles.collect(drop: drop) } catch let error as SpoolError {
-            throw Refused(code: error.code.rawValue, message: "\(error.message). \(error.remedy)", stage: "precheck",
-                          status: error.code == .io ? WorkerExit.cannotWrite : WorkerExit.badInput)
-        }
+        let intake = try DropIntake.prepare(drop: drop, dropName: record.dropName, jobDir: jobDir, zipLimits: zipLimits, logger: logger)
+        let inputs = intake.inputs
         lap("precheck", since: t)
 
         // Convert: NIfTI (one file) or DICOM (files found by content; each series a scan).
         t = clock.now
-        let converted = try Conversion.run(drop: drop, isFolder: isFolder, inputs: inputs.map { InputFileName(relative: $0.path) })
+        let converted = try Conversion.run(drop: intake.source, isFolder: intake.sourceIsFolder,
+                                           inputs: intake.convertInputs.map { InputFileName(relative: $0.path) })
+        let supersedes = try checkLateInstances(converted, job: record.id)
+        try converted.requireScans()
         let scans = converted.scans, refused = converted.refused, skipped = converted.skipped
         lap("convert", since: t)
         logger.info("converted", metadata: ["stage": "convert", "scans": "\(scans.count)", "refused": "\(refused.count)"])
@@ -119,7 +125,7 @@ struct JobRunner {
                 scanEntry.segmentationSkipped = segmentationSkipped
                 entries.append(scanEntry)
             }
-            guard InputFiles.unchanged(inputs, drop: drop, isFolder: isFolder) else {
+            guard InputFiles.unchanged(intake.claimed, drop: drop, isFolder: intake.sourceIsFolder && intake.source == drop) else {
                 throw Refused(code: "input_changed", message: "An input file changed after the drop was claimed; the writer was still copying. Drop it again once the copy is complete.",
                               stage: "precheck", status: WorkerExit.badInput)
             }
@@ -127,11 +133,12 @@ struct JobRunner {
             let manifest = JobManifest(job: record.id, region: record.region, inputs: inputs, scans: entries, refused: refused,
                                        skippedFiles: skipped, stages: stages.map { .init(name: $0.name, parameters: $0.parameters) },
                                        model: stages.lazy.compactMap { $0.jobModel() }.first,
-                                       timings: timings, createdAt: ISO8601DateFormatter().string(from: Date()))
+                                       timings: timings, createdAt: ISO8601DateFormatter().string(from: Date()), supersedes: supersedes.isEmpty ? nil : supersedes)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try Durable.write(Array(try encoder.encode(manifest)), to: temp + "/manifest.json")
             try Durable.rename(temp, final)
+            recordSeries(converted, job: record.id, logger: logger)
         } catch let error as ImagingError {
             try? Durable.removeTree(temp)
             // NIfTIIO reports ENOSPC/EDQUOT as write_failed naming errno 28/122: a full disk waits, it is not a bad input.

@@ -29,6 +29,9 @@ struct JobManifest: Codable {
     /// Seconds per stage (precheck, convert, one per stage, finish) and total.
     var timings: [String: Double]
     var createdAt: String
+    /// Earlier jobs that processed a DICOM series of this drop from a subset of its instances
+    /// (this drop is a complete re-drop; their results are superseded). Absent for most jobs.
+    var supersedes: [String]? = nil
 
     struct ScanEntry: Codable {
         /// Folder of this scan's outputs relative to outbox/<job>/ ("." for a single scan).

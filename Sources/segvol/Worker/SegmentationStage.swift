@@ -38,20 +38,26 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
 
     func jobModel() -> JobManifest.ModelRecord? { loaded?.record }
 
-    /// The model folder for `model.dir` ("" finds one: SEGVOL_MODEL_DIR, models/current, the
-    /// installed defaults under /usr/local/share and /usr/share, the source tree).
-    static func locateModel(directory: String) throws(ImagingError) -> String {
-        try ModelDirectory.locate(explicit: directory.isEmpty ? nil : directory,
-                                  systemDirectories: [ModelDirectory.currentDirectory, "/usr/local/share/segvol/models/default",
-                                                      ModelDirectory.installedDirectory])
+    /// The model folder for `model.dir` ("" finds one: SEGVOL_MODEL_DIR, the registry's
+    /// `current` (`registry`, the site's `retrain.models_dir`), /var/lib/segvol/models/current,
+    /// the installed defaults under /usr/local/share and /usr/share, the source tree), with
+    /// symlinks resolved: the caller reads every file of one version even if `current` is
+    /// switched meanwhile (a job never mixes two models' plan and weights).
+    static func locateModel(directory: String, registry: String? = nil) throws(ImagingError) -> String {
+        var system = [ModelDirectory.currentDirectory, "/usr/local/share/segvol/models/default", ModelDirectory.installedDirectory]
+        if let registry, registry + "/current" != ModelDirectory.currentDirectory { system.insert(registry + "/current", at: 0) }
+        let found = try ModelDirectory.locate(explicit: directory.isEmpty ? nil : directory, systemDirectories: system)
+        guard let resolved = realpath(found, nil) else { return found }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Resolves, opens and loads the model; a missing or broken model is an outcome, not an error.
-    static func loadModel(directory: String) -> Result<(ScanSegmentation, JobManifest.ModelRecord), ImagingError> {
+    static func loadModel(directory: String, registry: String? = nil) -> Result<(ScanSegmentation, JobManifest.ModelRecord), ImagingError> {
         let start = ContinuousClock.now
         do throws(ImagingError) {
             let catalog = try LabelCatalog.load()
-            let path = try locateModel(directory: directory)
+            let path = try locateModel(directory: directory, registry: registry)
             let folder = try ModelFolder.open(path, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog)
             let hashed: SegmentManifest.Model

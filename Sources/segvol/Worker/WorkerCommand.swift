@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Logging
 import Spool
@@ -37,6 +38,18 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("pseudonym-key"), help: "The site key of the patient pseudonyms (state/pseudonym.key).")
     var pseudonymKey: String?
 
+    @Option(name: .customLong("zip-max-mb"), help: "Most MiB a zip drop may unpack to (config zip.max_uncompressed_mb).")
+    var zipMaxMB = SegvolConfig().zip.maxUncompressedMB
+
+    @Option(name: .customLong("zip-max-entries"), help: "Most entries in a zip drop (config zip.max_entries).")
+    var zipMaxEntries = SegvolConfig().zip.maxEntries
+
+    @Option(name: .customLong("zip-max-ratio"), help: "Highest expansion ratio of one zip entry (config zip.max_ratio).")
+    var zipMaxRatio = SegvolConfig().zip.maxRatio
+
+    @Option(name: .customLong("series-index"), help: "The site's series index folder (state/series/); omitted: no late-instance check.")
+    var seriesIndex: String?
+
     func run() throws {
         // OpenBLAS reads its kernel choice at load: re-exec once with it set unless inherited (the unit sets it).
         ensureBLASEnvironment()
@@ -47,7 +60,9 @@ struct WorkerCommand: ParsableCommand {
             NativeImageStage(),
             SegmentationStage(modelDirectory: modelDirectory, pseudonymKey: pseudonymKey.flatMap(Pseudonym.readKey)),
         ]
-        let status = JobRunner(jobDir: job, outbox: outbox, logger: logger, stages: stages).run()
+        let limits = ZipLimits(maxTotalBytes: Int64(zipMaxMB) << 20, maxEntries: zipMaxEntries, maxRatio: zipMaxRatio)
+        let status = JobRunner(jobDir: job, outbox: outbox, logger: logger, stages: stages, zipLimits: limits,
+                               seriesIndex: seriesIndex.map { SeriesIndex(directory: $0) }).run()
         throw ExitCode(status)
     }
 }
