@@ -26,6 +26,10 @@ public struct RetrainRun {
     public var threadCount: Int?
     /// One line per notable step (the command sends them to the journal).
     public var log: (String) -> Void = { _ in }
+    /// The registry's gate: decides on the finished candidate (promote or reject) and returns
+    /// the decision in one line. Called by `finish` before `result.json` is written, so a run
+    /// killed before the decision is decided again by the next invocation.
+    public var decide: ((RetrainResult) throws(ImagingError) -> String)?
 
     public init(store: DatasetStore, phantomData: String?, currentModel: String, runsDirectory: String,
                 settings: RetrainSettings, catalog: LabelCatalog) {
@@ -120,26 +124,33 @@ public struct RetrainRun {
         public var data: TrainingData
     }
 
-    /// The end of a run: today it writes `result.json` and `report.md` into the run folder and
-    /// logs the comparison. THE place where the registry's gate takes the decision (promote or
-    /// reject the candidate) once it is wired in.
+    /// The end of a run, THE place where the candidate is handed to the registry's gate: logs
+    /// the comparison, calls `decide` (the gate: promote or reject), then writes `report.md`
+    /// and, last, `result.json` (which marks the run done).
     public func finish(candidate: CandidateModel, currentResult: ValidationResult,
                        candidateResult: ValidationResult) throws(ImagingError) -> RetrainResult {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         let r = candidate.report
-        let result = RetrainResult(parentModel: candidate.parent.version, parentPath: candidate.parent.path, candidate: candidate.folder,
+        var result = RetrainResult(parentModel: candidate.parent.version, parentPath: candidate.parent.path, candidate: candidate.folder,
                                    runFolder: candidate.runFolder, status: r.status, steps: r.stepsDone, seconds: r.seconds, loss: r.loss,
                                    storeSnapshot: r.lineage?.storeSnapshot ?? "", storeCases: candidate.storeCases, newCases: candidate.newCases,
                                    dataSnapshotHash: r.data.snapshotHash, validationCases: candidate.data.validation.count,
                                    validationSubjects: Set(candidate.data.validation.map(\.prepared.subject)).count,
                                    current: currentResult, candidateResult: candidateResult,
                                    meanDiceChange: candidateResult.meanDice - currentResult.meanDice, finishedAt: formatter.string(from: Date()))
-        try writeDurably(Array(Self.markdown(result).utf8), to: candidate.runFolder + "/report.md")
-        try writeDurably(prettyJSON(result), to: candidate.runFolder + "/result.json")
         log(String(format: "retraining finished (%@, %d steps): mean Dice on %d validation case(s) current %.4f, candidate %.4f (%+.4f); candidate in %@",
                    r.status.rawValue, r.stepsDone, result.validationCases, currentResult.meanDice, candidateResult.meanDice,
                    result.meanDiceChange, candidate.folder))
+        if candidate.data.validation.isEmpty {
+            // No evidence either way: never promote an unvalidated candidate.
+            result.decision = "not promoted: no validation case to compare the models on (add validation subjects, or set retrain.phantom_data)"
+            log(result.decision!)
+        } else if let decide {
+            result.decision = try decide(result)
+        }
+        try writeDurably(Array(Self.markdown(result).utf8), to: candidate.runFolder + "/report.md")
+        try writeDurably(prettyJSON(result), to: candidate.runFolder + "/result.json")
         return result
     }
 
@@ -179,7 +190,8 @@ public struct RetrainRun {
         s += "| validation | \(r.validationCases) case(s) of \(r.validationSubjects) subject(s), frozen split |\n"
         s += String(format: "| mean Dice | current %.4f, candidate %.4f (%+.4f) |\n", r.current.meanDice, r.candidateResult.meanDice, r.meanDiceChange)
         let vol = { (v: ValidationResult) in v.medianAbsVolumeErrorPercent.map { String(format: "%.1f %%", $0) } ?? "–" }
-        s += "| median abs. volume error | current \(vol(r.current)), candidate \(vol(r.candidateResult)) |\n\n"
+        s += "| median abs. volume error | current \(vol(r.current)), candidate \(vol(r.candidateResult)) |\n"
+        s += "| gate | \(r.decision ?? "not run") |\n\n"
         s += "## Per class\n\n| class | current Dice | candidate Dice | change |\n|---|---|---|---|\n"
         for name in Set(r.current.classDice.keys).union(r.candidateResult.classDice.keys).sorted() {
             let a = r.current.classDice[name], b = r.candidateResult.classDice[name]

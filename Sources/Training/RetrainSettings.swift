@@ -65,4 +65,6 @@ public struct RetrainResult: Codable, Sendable {
     /// candidate − current mean Dice (presence-aware, same cases).
     public var meanDiceChange: Double
     public var finishedAt: String
+    /// What the gate decided (`RetrainRun.decide`), one line; nil without a gate.
+    public var decision: String?
 }

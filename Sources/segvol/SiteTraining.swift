@@ -8,6 +8,7 @@ import Configuration
 import Foundation
 import ImagingCore
 import Logging
+import ModelRegistry
 import Segmentation
 import Training
 
@@ -36,6 +37,16 @@ extension TrainCommand {
                              currentModel: current, runsDirectory: paths.state + "/retrain", settings: settings, catalog: catalog)
         run.threadCount = threads
         run.log = { line in logger.notice("\(line)") }
+        // The registry's gate decides on the candidate (docs/retraining.md).
+        let registry = ModelRegistry(directory: SitePaths.models(loaded))
+        let tolerances = GateTolerances(loaded.retrain)
+        run.decide = { (result: RetrainResult) throws(ImagingError) -> String in
+            let d = try RetrainDecision.apply(candidateFolder: result.candidate, currentResult: result.current,
+                                              candidateResult: result.candidateResult, registry: registry, tolerances: tolerances,
+                                              logger: logger, baseModel: result.parentPath, catalog: catalog)
+            return "\(d.accepted ? "promoted" : "rejected") as version \(d.candidateVersion ?? "?")"
+                + (d.reasons.isEmpty ? "" : ": " + d.reasons.joined(separator: "; "))
+        }
         installStopHandlers()
         let progress = ProgressPrinter()
         switch try run.run(shouldStop: { stopWasRequested }, onEvent: progress.show) {
@@ -45,17 +56,14 @@ extension TrainCommand {
             logger.notice("retraining interrupted at step \(step); the next `segvol train` resumes \(folder)")
             throw ExitCode(Self.interruptedStatus)
         case .finished(let result):
-            print("candidate model in \(result.candidate); comparison in \(result.runFolder)/report.md")
+            print("candidate \(result.decision ?? "not decided"); comparison in \(result.runFolder)/report.md")
         }
     }
 
-    /// The model site retraining starts from: `model.dir` when set, else `<root>/models/current`
-    /// when it holds a plan, else the daemon's search (SegmentationStage.locateModel).
+    /// The model site retraining starts from: the one the daemon uses (`model.dir`, else the
+    /// registry's `current`, else the installed default; SegmentationStage.locateModel).
     static func currentModel(_ c: SegvolConfig) throws(ImagingError) -> String {
-        if !c.model.dir.isEmpty { return c.model.dir }
-        let siteCurrent = SitePaths.resolve("models/current", root: c.site.root)
-        if FileManager.default.fileExists(atPath: siteCurrent + "/" + ModelFolder.planFile) { return siteCurrent }
-        return try SegmentationStage.locateModel(directory: "")
+        try SegmentationStage.locateModel(directory: c.model.dir, registry: SitePaths.models(c))
     }
 
     /// `[retrain]` as the Training module's settings.

@@ -127,4 +127,20 @@ import Testing
         guard case .nothingToDo(let why) = try site.run(settings).run() else { Issue.record("ran twice"); return }
         #expect(why.contains("already retrained"))
     }
+
+    /// Without a validation case the gate is not asked: an unvalidated candidate is never promoted.
+    @Test func noValidationCaseMeansNoDecision() throws {
+        let site = try Site()
+        try site.addBoneCase(Fixtures.phantoms[1], subject: "site-a")
+        var settings = RetrainSettings()
+        settings.steps = 2
+        settings.batch = 2
+        settings.validationFraction = 0
+        var run = RetrainRun(store: site.store, phantomData: nil, currentModel: site.model, runsDirectory: site.root + "/state/retrain",
+                             settings: settings, catalog: Fixtures.catalog)
+        var asked = false
+        run.decide = { _ in asked = true; return "promoted" }
+        guard case .finished(let result) = try run.run() else { Issue.record("no candidate"); return }
+        #expect(!asked && result.validationCases == 0 && result.decision?.hasPrefix("not promoted") == true)
+    }
 }

@@ -16,7 +16,7 @@ import Testing
     /// A site: a current model (random weights of a 3-output thigh plan), one annotated phantom
     /// case in annotations/thigh/, a configuration with a long run.
     func makeSite() throws {
-        let model = root + "/models/v1"
+        let model = root + "/seed-models/v1"
         try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
         let plan = """
             {"format":"segvol-model-plan","version":1,
@@ -33,6 +33,11 @@ import Testing
         #expect(g.status == 0, "\(g.stderr)")
         try FileManager.default.createDirectory(atPath: root + "/annotations/thigh", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: root + "/gen/phantom-thigh-3-v1", toPath: root + "/annotations/thigh/case-a")
+        // Phantom data: one fully labelled validation subject (the regression guard).
+        let v = try CLITests.run(["phantom", "--region", "thigh", "--seed", "5", "--matrix", "48x48", "--slices", "3", "-o", root + "/phantoms"])
+        #expect(v.status == 0, "\(v.stderr)")
+        try Data(#"{"format":"segvol-split","version":1,"validationFraction":0.5,"subjects":{"phantom-thigh-5":"validation"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: root + "/phantoms/split.json"))
         let toml = """
             [site]
             root = "\(root)"
@@ -47,6 +52,7 @@ import Testing
             validate_every = 50
             batch = 2
             validation_fraction = 0.0
+            phantom_data = "\(root)/phantoms"
             """
         try Data(toml.utf8).write(to: URL(fileURLWithPath: config))
     }
@@ -96,10 +102,15 @@ import Testing
         let resumedAt = second.stdout.split(separator: "\n").first { $0.hasPrefix("resumed at step ") }
             .flatMap { Int($0.dropFirst("resumed at step ".count)) }
         #expect((resumedAt ?? 0) >= 25, "\(second.stdout)")
-        #expect(second.stdout.contains("candidate model in"))
+        // The gate decided (promoted or rejected) and the registry holds the base and the candidate.
+        #expect(second.stdout.contains("candidate promoted as version") || second.stdout.contains("candidate rejected as version"), "\(second.stdout)")
+        #expect(second.stderr.contains("model promoted") || second.stderr.contains("model rejected"), "\(second.stderr)")
+        let models = try CLITests.run(["models", "list", "--config", config])
+        #expect(models.status == 0 && models.stdout.split(separator: "\n").count >= 3, "\(models.stdout)")
         let runFolder = URL(fileURLWithPath: stateFile()!).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/result.json"))) as? [String: Any]
-        #expect(result?["steps"] as? Int == 60 && result?["parentModel"] as? String == "v1")
+        #expect(result?["steps"] as? Int == 60 && result?["parentModel"] as? String == "v1" && result?["validationCases"] as? Int == 1)
+        #expect((result?["decision"] as? String)?.contains("as version") == true)
         let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runFolder + "/candidate/metrics.json"))) as? [String: Any]
         #expect(metrics?["parentModel"] as? String == "v1" && (metrics?["storeCases"] as? [String])?.count == 1)
 
