@@ -66,9 +66,15 @@ let package = Package(
             dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO", .product(name: "CSV", package: "CSV.swift")]
         ),
         .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
+        // Annotation intake and the dataset store (site retraining); settling via Spool's public helpers.
+        .target(
+            name: "Annotations",
+            dependencies: ["ImagingCore", "Anatomy", "NIfTIIO", "DICOMIO", "Spool"],
+            swiftSettings: niftiInclude
+        ),
         .target(
             name: "Training",
-            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO"],
+            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO", "Annotations"],
             swiftSettings: niftiInclude
         ),
 
@@ -89,7 +95,7 @@ let package = Package(
             name: "segvol",
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
-                "Segmentation", "Training", "ModelRegistry",
+                "Segmentation", "Training", "Annotations", "ModelRegistry",
                 "Configuration", "SystemdSupport", "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +117,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "Resampling", "NIfTIIO"],
+            dependencies: ["Training", "Annotations", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "Resampling", "NIfTIIO"],
+            swiftSettings: niftiInclude
+        ),
+        .testTarget(
+            name: "AnnotationsTests",
+            dependencies: ["Annotations", "Anatomy", "ImagingCore", "NIfTIIO", "DICOMIO", "Phantoms"],
             swiftSettings: niftiInclude
         ),
         .testTarget(name: "AnatomyTests", dependencies: ["Anatomy", "ImagingCore"]),

@@ -54,6 +54,11 @@ public struct CaseLabels: Equatable, Sendable, Codable {
     public var labels: [Int: LabelTarget]
     /// Names of the annotated classes.
     public var present: [String]
+    /// Where the annotation came from (e.g. `annotation`, `correction`; free text, optional).
+    public var source: String?
+    /// A processed job (`outbox/<job>`, or `<job>/series<N>`) whose image this label map
+    /// annotates, instead of an image in the case folder (annotation intake only).
+    public var job: String?
 
     public init(subject: String, visit: Int? = nil, dataset: String, region: Region,
                 labels: [Int: LabelTarget], present: [String]) {
@@ -65,7 +70,7 @@ public struct CaseLabels: Equatable, Sendable, Codable {
         self.present = present
     }
 
-    enum CodingKeys: String, CodingKey { case format, version, subject, visit, dataset, region, labels, present }
+    enum CodingKeys: String, CodingKey { case format, version, subject, visit, dataset, region, labels, present, source, job }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -76,6 +81,8 @@ public struct CaseLabels: Equatable, Sendable, Codable {
         dataset = try c.decode(String.self, forKey: .dataset)
         region = try c.decode(Region.self, forKey: .region)
         present = try c.decode([String].self, forKey: .present)
+        source = try c.decodeIfPresent(String.self, forKey: .source)
+        job = try c.decodeIfPresent(String.self, forKey: .job)
         let raw = try c.decode([String: LabelTarget].self, forKey: .labels)
         var labels: [Int: LabelTarget] = [:]
         for (key, target) in raw {
@@ -97,6 +104,8 @@ public struct CaseLabels: Equatable, Sendable, Codable {
         try c.encode(region, forKey: .region)
         try c.encode(Dictionary(uniqueKeysWithValues: labels.map { (String($0.key), $0.value) }), forKey: .labels)
         try c.encode(present, forKey: .present)
+        try c.encodeIfPresent(source, forKey: .source)
+        try c.encodeIfPresent(job, forKey: .job)
     }
 
     /// Checks names against the catalog and the rules above; the error names the entry.

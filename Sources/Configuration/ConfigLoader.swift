@@ -98,7 +98,8 @@ public enum ConfigLoader {
 
     /// Keys whose values are integers (every other number may have a fraction).
     static let integerKeys: Set<String> = ["worker.memory_limit_mb", "worker.cpu_limit_s", "worker.max_attempts", "disk.min_free_mb",
-                                          "zip.max_uncompressed_mb", "zip.max_entries"]
+                                          "zip.max_uncompressed_mb", "zip.max_entries",
+                                          "retrain.steps", "retrain.batch", "retrain.validate_every"]
 
     static func decodingError(_ error: DecodingError, file: String) -> ConfigError {
         func path(_ keys: [any CodingKey]) -> String {

@@ -10,11 +10,37 @@ extension SegvolConfig {
         public var gateClassDiceTolerance = 0.02
         /// Largest allowed growth of the median absolute volume error, in percentage points.
         public var gateVolumeErrorTolerance = 2.0
+        // The site training run (`segvol train --config …`, docs/training.md "Site mode").
+        /// Total optimiser steps of one retraining run (fine-tuning from the current model).
+        public var steps = 300
+        /// Wall-time bound of one `segvol train` invocation, minutes; the run stops at its best
+        /// checkpoint (a killed run resumes in the next invocation).
+        public var maxMinutes = 60.0
+        /// Sampling weight of the cases added since the current model, relative to older cases (1: no boost).
+        public var newCaseWeight = 4.0
+        /// The partial-label loss (docs/losses.md).
+        public var loss = "xent_plus + dice_log"
+        /// Probability that a new subject goes to validation (by SHA-256 of its id; frozen once assigned).
+        public var validationFraction = 0.2
+        /// Adam's rate for fine-tuning (fresh optimiser state).
+        public var learningRate = 1e-4
+        /// Slices per batch.
+        public var batch = 8
+        /// Validate every N steps (and at the end); the best validation's weights are the candidate.
+        public var validateEvery = 50
+        /// Folder of the phantom training cases (with their split.json) trained and validated
+        /// alongside the site's store; their validation subjects are the regression guard.
+        /// "" uses only the store.
+        public var phantomData = ""
         public init() {}
         enum CodingKeys: String, CodingKey {
             case modelsDir = "models_dir"
             case gateMeanDiceTolerance = "gate_mean_dice_tolerance", gateClassDiceTolerance = "gate_class_dice_tolerance"
             case gateVolumeErrorTolerance = "gate_volume_error_tolerance"
+            case steps, loss, batch
+            case maxMinutes = "max_minutes", newCaseWeight = "new_case_weight"
+            case validationFraction = "validation_fraction", learningRate = "learning_rate"
+            case validateEvery = "validate_every", phantomData = "phantom_data"
         }
     }
 }
@@ -43,6 +69,7 @@ extension ConfigLoader {
         guard r.gateVolumeErrorTolerance.isFinite, (0...100).contains(r.gateVolumeErrorTolerance) else {
             throw fail("retrain.gate_volume_error_tolerance", "must be percentage points from 0 to 100 (default 2)")
         }
+        try validateRetrainRun(c, file: file)
     }
 }
 

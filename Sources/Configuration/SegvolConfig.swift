@@ -36,8 +36,10 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
         public var archive = "archive"
         /// Cumulative CSV reports.
         public var reports = "reports"
-        /// Daemon state: the lock file and status.json.
+        /// Daemon state: the lock file and status.json; the dataset store is `state/dataset/`.
         public var state = "state"
+        /// Annotated cases for retraining: `annotations/<region>/<case>/` (docs/operations.md).
+        public var annotations = "annotations"
         public init() {}
     }
 

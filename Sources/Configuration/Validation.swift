@@ -101,6 +101,10 @@ extension ConfigLoader {
 /// The site's folders as absolute paths.
 public struct SitePaths: Sendable, Equatable {
     public var root, inbox, work, outbox, failed, archive, reports, state: String
+    /// `annotations/<region>/<case>/` for retraining.
+    public var annotations: String
+    /// The dataset store of accepted annotations (`state/dataset`).
+    public var dataset: String { state + "/dataset" }
 
     public init(_ c: SegvolConfig) {
         root = c.site.root
@@ -111,6 +115,7 @@ public struct SitePaths: Sendable, Equatable {
         archive = Self.resolve(c.site.archive, root: root)
         reports = Self.resolve(c.site.reports, root: root)
         state = Self.resolve(c.site.state, root: root)
+        annotations = Self.resolve(c.site.annotations, root: root)
     }
 
     /// `value` if absolute, else `root/value`.

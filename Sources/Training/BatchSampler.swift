@@ -51,10 +51,15 @@ public struct BatchSampler: Sendable {
     /// Per dataset: (case, slice) pairs with and without foreground.
     let foreground: [[(Int, Int)]]
     let background: [[(Int, Int)]]
+    /// Per dataset and pool, the running sums of the slices' case weights (empty: uniform).
+    let foregroundCumulative: [[Double]]
+    let backgroundCumulative: [[Double]]
     let height: Int, width: Int
 
-    /// All `cases` must share one window size (the plan's input size).
-    public init(cases: [PreparedCase], options: SamplerOptions, seed: UInt64) {
+    /// All `cases` must share one window size (the plan's input size). `weights` (one per case,
+    /// > 0; nil or all 1: uniform) make a case's slices that much more likely within its
+    /// dataset's pool (site retraining weights new cases up); the dataset shares do not change.
+    public init(cases: [PreparedCase], options: SamplerOptions, seed: UInt64, weights: [Double]? = nil) {
         precondition(!cases.isEmpty, "BatchSampler needs at least one case")
         precondition(options.batchSize >= 1 && (0...1).contains(options.foregroundFraction))
         self.cases = cases
@@ -76,6 +81,32 @@ public struct BatchSampler: Sendable {
         }
         foreground = fg
         background = bg
+        if let weights, weights.contains(where: { $0 != 1 }) {
+            precondition(weights.count == cases.count && weights.allSatisfy { $0 > 0 }, "one positive weight per case")
+            func sums(_ pools: [[(Int, Int)]]) -> [[Double]] {
+                pools.map { pool in
+                    var total = 0.0
+                    return pool.map { total += weights[$0.0]; return total }
+                }
+            }
+            foregroundCumulative = sums(fg)
+            backgroundCumulative = sums(bg)
+        } else {
+            foregroundCumulative = []
+            backgroundCumulative = []
+        }
+    }
+
+    /// Index into a pool: uniform, or by the cumulative weights.
+    func pick(_ count: Int, cumulative: [Double]?, rng: inout SeededGenerator) -> Int {
+        guard let cumulative, let total = cumulative.last else { return Int(rng.next() % UInt64(count)) }
+        let u = Double(rng.next() >> 11) / Double(1 << 53) * total
+        var lo = 0, hi = cumulative.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
     }
 
     /// The dataset index and foreground wish of slot `j` at `step` (the stratification rule).
@@ -98,8 +129,10 @@ public struct BatchSampler: Sendable {
             var rng = SeededGenerator(seed: mix(seed, UInt64(step), UInt64(j)))
             let (d, wantsForeground) = plan(step: step, slot: j)
             let fgPool = foreground[d], bgPool = background[d]
-            let pool = (wantsForeground && !fgPool.isEmpty) || bgPool.isEmpty ? fgPool : bgPool
-            let (ci, k) = pool[Int(rng.next() % UInt64(pool.count))]
+            let useForeground = (wantsForeground && !fgPool.isEmpty) || bgPool.isEmpty
+            let pool = useForeground ? fgPool : bgPool
+            let cumulative = foregroundCumulative.isEmpty ? nil : (useForeground ? foregroundCumulative[d] : backgroundCumulative[d])
+            let (ci, k) = pool[pick(pool.count, cumulative: cumulative, rng: &rng)]
             let c = cases[ci]
             images.withUnsafeMutableBufferPointer { img in
                 targets.withUnsafeMutableBufferPointer { tgt in

@@ -19,6 +19,8 @@ public struct TrainingReport: Codable, Sendable {
     /// Step of the shipped weights (the best validation), nil without validation data.
     public var bestStep: Int?
     public var best: ValidationResult?
+    /// Fine-tuning runs: the parent model and the store cases.
+    public var lineage: ModelLineage?
 
     public struct DataSummary: Codable, Sendable {
         public var snapshotHash: String
@@ -44,6 +46,23 @@ public struct TrainingReport: Codable, Sendable {
     }
 }
 
+/// Where a fine-tuned model comes from (metrics.json, report.json).
+public struct ModelLineage: Codable, Sendable, Equatable {
+    /// The version of the model it was fine-tuned from.
+    public var parentModel: String
+    /// Content hashes of the dataset-store cases it was trained and validated with (sorted):
+    /// the next site run retrains only when the store holds a case not listed here.
+    public var storeCases: [String]
+    /// `DatasetIndex.snapshot` of those cases.
+    public var storeSnapshot: String
+
+    public init(parentModel: String, storeCases: [String], storeSnapshot: String) {
+        self.parentModel = parentModel
+        self.storeCases = storeCases.sorted()
+        self.storeSnapshot = storeSnapshot
+    }
+}
+
 /// `metrics.json` of a model folder (DESIGN.md "Model format").
 public struct ModelMetrics: Codable, Sendable {
     public var format = "segvol-model-metrics"
@@ -64,6 +83,9 @@ public struct ModelMetrics: Codable, Sendable {
     public var trainCases: Int
     public var validationCases: Int
     public var trainingSeconds: Double
+    /// Fine-tuned models: store case hashes and their snapshot (see `ModelLineage`).
+    public var storeCases: [String]?
+    public var storeSnapshot: String?
 }
 
 /// Writes a run's model folder: plan.json, weights.safetensors (the best validation's weights,
@@ -78,12 +100,14 @@ public enum ModelFolder {
             try files.saveWeights(net: net, to: weights)
         }
         let metrics = ModelMetrics(status: report.status, loss: report.loss, steps: report.stepsDone, bestStep: report.bestStep,
-                                   seed: report.options.seed, dataSnapshotHash: report.data.snapshotHash, parentModel: nil,
+                                   seed: report.options.seed, dataSnapshotHash: report.data.snapshotHash,
+                                   parentModel: report.lineage?.parentModel,
                                    validationDice: report.best?.classDice ?? [:], meanValidationDice: report.best?.meanDice,
                                    volumeErrorPercent: report.best?.classVolumeErrorPercent ?? [:],
                                    medianAbsVolumeErrorPercent: report.best?.medianAbsVolumeErrorPercent,
                                    trainCases: report.data.trainCases, validationCases: report.data.validationCases,
-                                   trainingSeconds: report.seconds)
+                                   trainingSeconds: report.seconds, storeCases: report.lineage?.storeCases,
+                                   storeSnapshot: report.lineage?.storeSnapshot)
         try writeDurably(prettyJSON(metrics), to: output + "/metrics.json")
         try writeDurably(prettyJSON(report), to: output + "/report.json")
         try writeDurably(Array(markdown(report).utf8), to: output + "/report.md")

@@ -21,6 +21,12 @@ public final class Trainer {
     /// Engine worker threads of the network (nil: `EngineThreads.threadCount`). Weight gradients
     /// are summed per worker, so bit-exact resumption needs the same count before and after.
     public var threadCount: Int?
+    /// Fine-tuning: a fresh run starts from these weights (a `weights.safetensors`, PyTorch
+    /// names) instead of the seed's initialisation; Adam starts fresh. Part of the run key
+    /// (by the file's SHA-256), so a resume needs the same starting weights.
+    public var initialWeights: String?
+    /// Where the model comes from (parent model, store cases); written to metrics.json.
+    public var lineage: ModelLineage?
 
     /// `plan.loss` is replaced by `loss`. Throws `EngineError` (`loss_syntax`,
     /// `loss_unknown_term`) for a bad loss string.
@@ -43,8 +49,35 @@ public final class Trainer {
     }
 
     /// What a resumed run must match.
-    func runKey(data: TrainingData) -> String {
-        SHA256.hex("\(String(decoding: prettyJSON(plan), as: UTF8.self))|\(loss.description)|\(options.trajectoryKey)|\(data.snapshotHash)")
+    func runKey(data: TrainingData) throws(ImagingError) -> String {
+        var text = "\(String(decoding: prettyJSON(plan), as: UTF8.self))|\(loss.description)|\(options.trajectoryKey)|\(data.snapshotHash)"
+        if let w = data.trainWeights { text += "|weights:" + w.map { String($0) }.joined(separator: ",") }
+        if let initialWeights {
+            guard let bytes = FileManager.default.contents(atPath: initialWeights) else {
+                throw ImagingError(.notFound, input: initialWeights, reason: "the starting weights cannot be read",
+                                   remedy: "name the weights.safetensors of the model to fine-tune")
+            }
+            text += "|init:" + SHA256.hex(Array(bytes))
+        }
+        return SHA256.hex(text)
+    }
+
+    /// Loads `initialWeights` into a fresh network.
+    func loadInitialWeights(into net: UNet) throws(ImagingError) {
+        guard let initialWeights else { return }
+        do { try net.loadCheckpoint(from: initialWeights) } catch {
+            throw ImagingError(.trainingStateInvalid, input: initialWeights, reason: "the starting weights do not fit the plan (\(error))",
+                               remedy: "fine-tune with the plan.json that belongs to these weights")
+        }
+    }
+
+    /// Whether `output` holds a resumable state of this run: nil without a state, true when it
+    /// matches (plan, loss, options, data, starting weights), false when it belongs to another run.
+    public func savedStateMatches(data: TrainingData, output: String) throws(ImagingError) -> Bool? {
+        guard let saved = try? RunFiles(output: output).readProgress() else {
+            return FileManager.default.fileExists(atPath: RunFiles(output: output).state) ? false : nil
+        }
+        return saved.runKey == (try runKey(data: data))
     }
 
     /// Trains on `data`, writing the state under `output/training/` and, at the end, the model
@@ -66,9 +99,11 @@ public final class Trainer {
         var adam = Adam(config: adamConfig)
         var schedule = ReduceOnPlateauSchedule(rate: options.learningRate, factor: options.plateauFactor,
                                                patience: options.plateauPatience, minimumRate: options.minimumLearningRate)
-        let key = runKey(data: data)
+        let key = try runKey(data: data)
         var progress = RunProgress(runKey: key)
-        if resume, let saved = try files.readProgress() {
+        let saved = resume ? try files.readProgress() : nil
+        if saved == nil { try loadInitialWeights(into: net) }
+        if let saved {
             guard saved.runKey == key else {
                 throw ImagingError(.trainingStateInvalid, input: files.state,
                                    reason: "the saved state belongs to another run (plan, loss, options other than --steps, or data differ)",
@@ -84,7 +119,7 @@ public final class Trainer {
             adam.config.learningRate = schedule.current
             onEvent(.resumed(step: progress.step))
         }
-        let sampler = BatchSampler(cases: data.train, options: options.sampler, seed: options.seed)
+        let sampler = BatchSampler(cases: data.train, options: options.sampler, seed: options.seed, weights: data.trainWeights)
         let h = plan.inputSize[0], w = plan.inputSize[1]
         let start = DispatchTime.now().uptimeNanoseconds
         var trainingNanos: UInt64 = 0, stepsThisRun = 0
@@ -121,13 +156,19 @@ public final class Trainer {
             }
             if stopEarly { reason = .earlyStopped; break }
         }
+        // Stopped by the time bound between validations: validate the last weights too, so the
+        // shipped weights are the best of everything trained.
+        if reason == .timeLimit, progress.step > 0, progress.validations.last?.step != progress.step {
+            _ = try validate(net: net, data: data, files: files, progress: &progress, schedule: &schedule, adam: &adam, onEvent: onEvent)
+        }
         progress.seconds = secondsBefore + elapsed()
         try files.saveState(net: net, adam: adam, progress: progress)
         onEvent(.checkpointed(step: progress.step))
-        let report = TrainingReport(status: reason, plan: plan, loss: lossText, options: options, stepsDone: progress.step,
+        var report = TrainingReport(status: reason, plan: plan, loss: lossText, options: options, stepsDone: progress.step,
                                     learningRate: adam.config.learningRate, seconds: progress.seconds,
                                     data: .init(data), validations: progress.validations, bestStep: progress.bestStep,
                                     best: progress.bestResult)
+        report.lineage = lineage
         try ModelFolder.write(report: report, net: net, files: files, output: output)
         return report
     }

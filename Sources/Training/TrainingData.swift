@@ -15,6 +15,8 @@ public struct TrainingData: Sendable {
     public var cacheHits: Int
     /// Cases left out, with the reason (e.g. a region the plan does not cover).
     public var skipped: [String]
+    /// Sampling weight per `train` case (nil: uniform); part of the run key.
+    public var trainWeights: [Double]? = nil
 
     /// Dataset name → (train, validation) case counts.
     public var datasetCounts: [String: [Int]] {

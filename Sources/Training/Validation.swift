@@ -21,6 +21,24 @@ public struct VolumeError: Codable, Sendable, Equatable {
     public var errorML: Double
     /// (predicted − exact) / exact, in percent.
     public var errorPercent: Double
+
+    public init(predictedML: Double, exactML: Double, errorML: Double, errorPercent: Double) {
+        self.predictedML = predictedML
+        self.exactML = exactML
+        self.errorML = errorML
+        self.errorPercent = errorPercent
+    }
+
+    enum CodingKeys: String, CodingKey { case predictedML, exactML, errorML, errorPercent }
+
+    /// States and reports of earlier builds have no `errorML`: it is derived (predicted − exact).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        predictedML = try c.decode(Double.self, forKey: .predictedML)
+        exactML = try c.decode(Double.self, forKey: .exactML)
+        errorML = try c.decodeIfPresent(Double.self, forKey: .errorML) ?? predictedML - exactML
+        errorPercent = try c.decode(Double.self, forKey: .errorPercent)
+    }
 }
 
 /// The scores of one validation case.

@@ -10,6 +10,7 @@ struct Segvol: AsyncParsableCommand {
         abstract: "Segment and measure muscles, tissues and organs in MRI and CT.",
         version: segvolVersion,
         subcommands: [ConvertCommand.self, InfoCommand.self, PhantomCommand.self, SegmentCommand.self, TrainCommand.self, ModelsCommand.self,
+                      AnnotationsCommand.self,
                       BenchCommand.self,
                       ServeCommand.self, WorkerCommand.self, StatusCommand.self, CheckConfigCommand.self]
     )

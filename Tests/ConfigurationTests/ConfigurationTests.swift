@@ -89,4 +89,17 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(throws: ConfigError.self) { try ConfigLoader.checkFileSystem(config, file: "t") }
         do { try ConfigLoader.checkFileSystem(config, file: "t") } catch { #expect(error.key == "site.work") }
     }
+
+    @Test func retrainKeysParseAndAreChecked() throws {
+        let c = try ConfigLoader.parse("[retrain]\nsteps = 50\nnew_case_weight = 2.5\nphantom_data = \"/srv/phantoms\"\n[site]\nannotations = \"/srv/ann\"\n")
+        #expect(c.retrain.steps == 50 && c.retrain.newCaseWeight == 2.5 && c.retrain.phantomData == "/srv/phantoms")
+        #expect(c.retrain.maxMinutes == 60 && c.retrain.loss == "xent_plus + dice_log" && SitePaths(c).annotations == "/srv/ann")
+        #expect(SitePaths(SegvolConfig()).dataset == "/var/lib/segvol/state/dataset")
+        for (text, key) in [("[retrain]\nsteps = 2.5", "retrain.steps"), ("[retrain]\nvalidation_fraction = 1", "retrain.validation_fraction"),
+                            ("[retrain]\nnew_case_weight = 0.5", "retrain.new_case_weight"), ("[retrain]\nphantom_data = \"rel\"", "retrain.phantom_data"),
+                            ("[retrain]\ngate_x = 1", "retrain.gate_x")] {
+            #expect(throws: ConfigError.self) { try ConfigLoader.parse(text) }
+            do { _ = try ConfigLoader.parse(text) } catch { #expect(error.key == key, "\(text)") }
+        }
+    }
 }

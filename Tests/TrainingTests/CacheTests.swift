@@ -6,6 +6,7 @@ import Testing
 @Suite struct CacheTests {
     @Test func secondLoadHitsTheCacheWithIdenticalContent() throws {
         let data = try Fixtures.writeCases("cache")
+        defer { Fixtures.remove(data) }
         let cache = data + "/.segvol-cache"
         let plan = Fixtures.thighPlan()
         let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
@@ -34,6 +35,7 @@ import Testing
 
     @Test func corruptCacheFileIsIgnored() throws {
         let data = try Fixtures.writeCases("cache-bad")
+        defer { Fixtures.remove(data) }
         let cache = data + "/.segvol-cache"
         let plan = Fixtures.thighPlan()
         let c = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)[1]
@@ -49,6 +51,7 @@ import Testing
 
     @Test func superLabelCaseMapsThroughTheWholePath() throws {
         let data = try Fixtures.writeCases("cache-super")
+        defer { Fixtures.remove(data) }
         let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
         let c = cases.first { $0.labels.dataset == "thigh-adductors-imaf" }!
         let plan = Fixtures.thighPlan()

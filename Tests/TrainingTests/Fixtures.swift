@@ -27,6 +27,11 @@ enum Fixtures {
         return path
     }
 
+    /// Removes a folder made by `temporaryDirectory` / `writeCases` (tests must leave no trace in /tmp).
+    static func remove(_ paths: String...) {
+        for p in paths { try? FileManager.default.removeItem(atPath: p) }
+    }
+
     /// Writes the fixture cases as `segvol phantom` does; returns the data folder.
     static func writeCases(_ tag: String) throws -> String {
         let dir = temporaryDirectory(tag)

@@ -119,4 +119,25 @@ import Testing
             for i in 0..<b.targets.count where b.targets[i] == 1 { #expect(b.images[i] > 0.25) }
         }
     }
+
+    /// Case weights shift draws within a dataset, not the dataset shares; all-1 weights draw
+    /// exactly what no weights draw.
+    @Test func caseWeightsFavourNewCasesWithinTheirDataset() {
+        let two = [Self.makeCase(0, dataset: "a", slices: 10, fg: { _ in true }), Self.makeCase(1, dataset: "a", slices: 10, fg: { _ in true }),
+                   Self.makeCase(2, dataset: "b", slices: 10, fg: { _ in true })]
+        let options = SamplerOptions(batchSize: 4, foregroundFraction: 1, augmentation: .none)
+        let plain = BatchSampler(cases: two, options: options, seed: 3)
+        let ones = BatchSampler(cases: two, options: options, seed: 3, weights: [1, 1, 1])
+        let weighted = BatchSampler(cases: two, options: options, seed: 3, weights: [1, 4, 1])
+        var count = [0, 0, 0], countPlain = [0, 0, 0]
+        for step in 0..<500 {
+            #expect(plain.batch(step: step).images == ones.batch(step: step).images)
+            for s in weighted.batch(step: step).sources { count[s.caseIndex] += 1 }
+            for s in plain.batch(step: step).sources { countPlain[s.caseIndex] += 1 }
+        }
+        #expect(count[2] == 1000 && countPlain[2] == 1000)            // dataset b keeps its half
+        let share = Double(count[1]) / Double(count[0] + count[1])      // expected 0.8
+        #expect(abs(share - 0.8) < 0.04, "share \(share)")
+        #expect(abs(Double(countPlain[1]) / 1000 - 0.5) < 0.06)
+    }
 }

@@ -32,6 +32,7 @@ import Testing
 
     @Test func frozenOnDiskAndNewSubjectsGoByHash() throws {
         let dir = Fixtures.temporaryDirectory("split")
+        defer { Fixtures.remove(dir) }
         let path = dir + "/split.json"
         let first = try DataSplit.loadOrCreate(path: path, cases: cases, validationFraction: 0.2)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -57,7 +58,8 @@ import Testing
     }
 
     @Test func unreadableSplitIsRefused() throws {
-        let path = Fixtures.temporaryDirectory("split-bad") + "/split.json"
+        let folder = Fixtures.temporaryDirectory("split-bad"), path = folder + "/split.json"
+        defer { Fixtures.remove(folder) }
         try Data("{\"format\":\"other\"}".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: (any Error).self) { try DataSplit.read(path: path) }
     }

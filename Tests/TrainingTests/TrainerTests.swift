@@ -25,10 +25,12 @@ import Testing
 
     @Test func resumeAfterInterruptionGivesTheSameWeights() throws {
         let data = try Fixtures.writeCases("resume")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         #expect(!trainingData.validation.isEmpty)
         let whole = Fixtures.temporaryDirectory("whole"), parts = Fixtures.temporaryDirectory("parts")
+        defer { Fixtures.remove(whole, parts) }
 
         let t = try Trainer(plan: plan, loss: "xent_plus + dice_log", options: options(steps: 6))
         t.threadCount = 1
@@ -66,9 +68,11 @@ import Testing
 
     @Test func tinyEndToEndTrainingLowersTheLoss() throws {
         let data = try Fixtures.writeCases("e2e")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         let out = Fixtures.temporaryDirectory("e2e-out")
+        defer { Fixtures.remove(out) }
         var o = TrainingOptions(steps: 40)
         o.sampler = SamplerOptions(batchSize: 4, augmentation: .none)
         o.learningRate = 1e-2
@@ -92,7 +96,9 @@ import Testing
         #expect(written.loss == "xent_plus + 0.1*dice_soft")
         // Plain xent cannot read the super labels of the adductor dataset: refused before training.
         let plain = try Trainer(plan: plan, loss: "xent", options: o)
-        #expect(throws: ImagingError.self) { try plain.run(data: trainingData, output: Fixtures.temporaryDirectory("xent"), resume: false) }
+        let xentOut = Fixtures.temporaryDirectory("xent")
+        defer { Fixtures.remove(xentOut) }
+        #expect(throws: ImagingError.self) { try plain.run(data: trainingData, output: xentOut, resume: false) }
         // The shipped weights load into the plan's network.
         let net = t.makeNetwork()
         try net.loadCheckpoint(from: out + "/weights.safetensors")
@@ -100,16 +106,61 @@ import Testing
 
     @Test func wallTimeBoundStopsWithAStateAndAModelFolder() throws {
         let data = try Fixtures.writeCases("walltime")
+        defer { Fixtures.remove(data) }
         let plan = Fixtures.thighPlan()
         let trainingData = try load(data, plan: plan)
         var o = options(steps: 100)
         o.maxWallSeconds = 0
         let out = Fixtures.temporaryDirectory("walltime-out")
+        defer { Fixtures.remove(out) }
         let report = try Trainer(plan: plan, loss: "mce + mdice", options: o).run(data: trainingData, output: out, resume: false)
         #expect(report.status == .timeLimit && report.stepsDone == 0 && report.bestStep == nil)
         #expect(FileManager.default.fileExists(atPath: out + "/weights.safetensors"))
         #expect(FileManager.default.fileExists(atPath: out + "/training/state.safetensors"))
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(md.contains("| status | time_limit |") && md.contains("| steps | 0 of 100 |"))
+
+        // Stopped by the bound between validations (validated at 3, stopped at 4): the last
+        // weights are validated too before the model folder is written.
+        let between = Fixtures.temporaryDirectory("walltime-between")
+        defer { Fixtures.remove(between) }
+        var steps = 0
+        let t = try Trainer(plan: plan, loss: "mce + mdice", options: options(steps: 100))
+        _ = try t.run(data: trainingData, output: between, resume: false, shouldStop: { steps >= 4 }, onEvent: { event in
+            if case .step = event { steps += 1 }
+        })
+        let bounded = try Trainer(plan: plan, loss: "mce + mdice", options: o).run(data: trainingData, output: between, resume: true)
+        #expect(bounded.status == .timeLimit && bounded.stepsDone == 4 && bounded.validations.map(\.step) == [3, 4])
+    }
+
+    /// `initialWeights`: a fresh run starts from the given weights (with a negligible rate, the
+    /// result stays at them), and they are part of the run key.
+    @Test func fineTuningStartsFromTheGivenWeights() throws {
+        let data = try Fixtures.writeCases("init")
+        defer { Fixtures.remove(data) }
+        let plan = Fixtures.thighPlan()
+        let trainingData = try load(data, plan: plan)
+        let out = Fixtures.temporaryDirectory("init-out"), fresh = Fixtures.temporaryDirectory("init-fresh")
+        defer { Fixtures.remove(out, fresh) }
+        let a = plan.architecture
+        let start = out + "/start.safetensors"
+        try UNet(config: UNetConfig(inChannels: 1, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth), seed: 99)
+            .saveCheckpoint(to: start)
+        var o = options(steps: 2)
+        o.learningRate = 1e-12
+        o.minimumLearningRate = 1e-12
+        let tuned = try Trainer(plan: plan, loss: "xent_plus", options: o)
+        tuned.initialWeights = start
+        _ = try tuned.run(data: trainingData, output: out, resume: false)
+        let plain = try Trainer(plan: plan, loss: "xent_plus", options: o)
+        _ = try plain.run(data: trainingData, output: fresh, resume: false)
+        let s = try SafeTensorsFile(contentsOf: start)
+        let t = try SafeTensorsFile(contentsOf: out + "/weights.safetensors")
+        let f = try SafeTensorsFile(contentsOf: fresh + "/weights.safetensors")
+        let conv = try #require(s.names.first { $0.hasSuffix("weight") && (s.tensors[$0]?.shape.count ?? 0) == 4 })
+        let diffTuned = zip(s.tensors[conv]!.floats, t.tensors[conv]!.floats).map { abs($0 - $1) }.max()!
+        let diffFresh = zip(s.tensors[conv]!.floats, f.tensors[conv]!.floats).map { abs($0 - $1) }.max()!
+        #expect(diffTuned < 1e-6 && diffFresh > 1e-3, "tuned \(diffTuned), fresh \(diffFresh)")
+        #expect(try tuned.runKey(data: trainingData) != (try plain.runKey(data: trainingData)))
     }
 }

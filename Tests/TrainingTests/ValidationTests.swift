@@ -1,3 +1,4 @@
+import Foundation
 import Anatomy
 import ImagingCore
 import NeuralEngine
@@ -45,5 +46,14 @@ import Testing
         let s = Validator.score(predicted: LabelVolume(grid: v.nativeTargets.grid, data: pred), case: v, plan: plan)
         #expect(s.dice == ["gracilis": 0])   // predicted but absent: 0; bone absent in both: no score
         #expect(s.volumes.isEmpty)
+    }
+
+    /// States written before `errorML` existed still decode (resume of older runs).
+    @Test func volumeErrorWithoutErrorMLDecodes() throws {
+        let old = #"{"predictedML": 12.5, "exactML": 10, "errorPercent": 25}"#
+        let v = try JSONDecoder().decode(VolumeError.self, from: Data(old.utf8))
+        #expect(v.errorML == 2.5 && v.errorPercent == 25)
+        let current = try JSONDecoder().decode(VolumeError.self, from: JSONEncoder().encode(VolumeError(predictedML: 1, exactML: 2, errorML: -1, errorPercent: -50)))
+        #expect(current.errorML == -1)
     }
 }
