@@ -88,3 +88,39 @@ import Testing
         #expect(PNGWriter.decode([1, 2, 3]) == nil)
     }
 }
+
+/// `VolumeMeasurer.measure` (parallel counts, fast side analysis) against `referenceMeasure`.
+@Suite struct VolumeFastPathTests {
+    @Test func measureEqualsTheReference() throws {
+        var cases: [(LabelVolume, Region)] = []
+        let bilateral = try volPhantom(.thigh, seed: 3, bilateral: true, matrix: [96, 64], slices: 5)
+        cases.append((bilateral.labels, .thigh))  // axis-aligned: the per-column splat
+        let oblique = try volPhantom(.thigh, seed: 4, bilateral: true, matrix: [96, 64], slices: 5, oblique: true)
+        cases.append((oblique.labels, .thigh))   // oblique: the per-voxel splat
+        cases.append(((try volPhantom(.calf, seed: 5, matrix: [64, 64], slices: 4)).labels, .calf))  // one limb
+        cases.append(((try volPhantom(.calf, seed: 6, matrix: [64, 64], slices: 4, oblique: true)).labels, .calf))
+        let abdomen = try volPhantom(.abdomen, seed: 7, matrix: [64, 64], slices: 4)
+        cases.append((abdomen.labels, .abdomen))  // trunk with bone
+        var noBone = abdomen.labels
+        let bone = VolumeTests.id("bone")
+        for o in noBone.data.indices where noBone.data[o] == bone { noBone.data[o] = 0 }
+        cases.append((noBone, .abdomen))          // trunk without bone
+        // A LAS grid, nothing labelled, and ids outside the catalog (large and negative).
+        var las = LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0)
+        for k in 0..<6 { for j in 0..<10 { for i in 3..<30 where (i + j + k) % 5 != 0 { las[i, j, k] = Int32(1 + (i * 7 + j) % 40) } } }
+        las[0, 0, 0] = 900
+        las[1, 0, 0] = -3
+        cases.append((las, .thigh))
+        cases.append((LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0), .calf))
+        for (n, (labels, region)) in cases.enumerated() {
+            let fast = VolumeMeasurer.measure(labels, catalog: volCatalog, region: region)
+            let reference = VolumeMeasurer.referenceMeasure(labels, catalog: volCatalog, region: region)
+            #expect(fast == reference, "case \(n): \(fast.sides.method) vs \(reference.sides.method)")
+            #expect(SideAnalysis.split(labels, catalog: volCatalog, region: region)
+                    == SideAnalysis.referenceSplit(labels, catalog: volCatalog, region: region), "case \(n)")
+        }
+        // The cases cover every kind of split.
+        let kinds = Set(cases.map { VolumeMeasurer.measure($0.0, catalog: volCatalog, region: $0.1).sides.kind })
+        #expect(kinds == [.bilateral, .single, .trunk])
+    }
+}
