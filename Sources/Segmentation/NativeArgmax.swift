@@ -19,8 +19,10 @@ import Resampling
 /// channel takes that channel without interpolating: trilinear weights are convex, so the
 /// exact interpolated lead is at least the margin, far above the float rounding of the lerps
 /// (< 50 ulp of 1, docs/segmentation.md). Outside the window every corner is decided for
-/// background. Only voxels near a class boundary run the channel loop. `fusedReference` is
-/// the same code without the shortcut; both are tested equal to `unfusedReference`.
+/// background. Only voxels near a class boundary run the channel loop. For an axis-aligned
+/// index map the per-axis cells and the corner verdicts of profile row pairs are computed once
+/// (NativeArgmaxAligned.swift). `fusedReference` is the same code without the shortcut; both
+/// are tested equal to `unfusedReference`.
 public enum NativeArgmax {
     /// Lead of the winning channel over the runner-up above which a profile pixel is decided:
     /// 1e-4, about 1700 ulp of 1, against at most ~40 ulp of rounding per interpolated value.
@@ -81,14 +83,7 @@ public enum NativeArgmax {
         let target = transform.targetGrid, native = transform.sourceGrid
         precondition(probs.slices == target.shape[2] && probs.width == window.width && probs.height == window.height,
                      "NativeArgmax: probabilities do not match the profile grid and window")
-        guard let inv = target.affine.inverse else { preconditionFailure("NativeArgmax: singular profile affine") }
-        let m = inv * native.affine
-        func snap(_ v: Double) -> Double {
-            let r = v.rounded()
-            return abs(v - r) < 1e-9 ? r : v
-        }
-        func col(_ c: Int) -> SIMD3<Double> { SIMD3(snap(m[0, c]), snap(m[1, c]), snap(m[2, c])) }
-        let map = Map(origin: col(3), di: col(0), dj: col(1), dk: col(2))
+        let map = indexMap(transform)
         let ca = probs.channelCount
         var background = [Float](repeating: 0, count: ca)
         background[0] = 1
@@ -101,6 +96,15 @@ public enum NativeArgmax {
                     let src = SendableBuffer(base: UnsafeMutablePointer(mutating: p.baseAddress!))
                     let bgp = SendableBuffer(base: UnsafeMutablePointer(mutating: bg.baseAddress!))
                     let d = SendableBuffer(base: dst.baseAddress!)
+                    if let table, isAligned(map) {
+                        let axes = alignedSamples(map, nativeShape: shape, profileShape: target.shape)
+                        DispatchQueue.concurrentPerform(iterations: shape[2]) { k in
+                            alignedSlice(k, axes: axes, profileShape: target.shape, window: window, channels: ca, ids: ids,
+                                         probs: UnsafePointer(src.base), background: UnsafePointer(bgp.base),
+                                         decided: UnsafePointer(table.base), nativeShape: shape, out: d.base)
+                        }
+                        return
+                    }
                     DispatchQueue.concurrentPerform(iterations: shape[2]) { k in
                         argmaxSlice(k, map: map, profileShape: target.shape, window: window, channels: ca, ids: ids,
                                     probs: UnsafePointer(src.base), background: UnsafePointer(bgp.base),
@@ -111,6 +115,18 @@ public enum NativeArgmax {
             count = native.voxelCount
         }
         return LabelVolume(grid: native, data: out)
+    }
+
+    /// The native → profile index map of `transform`, entries within 1e-9 of an integer snapped.
+    static func indexMap(_ transform: ProfileTransform) -> Map {
+        guard let inv = transform.targetGrid.affine.inverse else { preconditionFailure("NativeArgmax: singular profile affine") }
+        let m = inv * transform.sourceGrid.affine
+        func snap(_ v: Double) -> Double {
+            let r = v.rounded()
+            return abs(v - r) < 1e-9 ? r : v
+        }
+        func col(_ c: Int) -> SIMD3<Double> { SIMD3(snap(m[0, c]), snap(m[1, c]), snap(m[2, c])) }
+        return Map(origin: col(3), di: col(0), dj: col(1), dk: col(2))
     }
 
     /// The native → profile continuous index map (column form of `profile⁻¹ · native`).
