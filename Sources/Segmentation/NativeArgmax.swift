@@ -96,10 +96,10 @@ public enum NativeArgmax {
                     let src = SendableBuffer(base: UnsafeMutablePointer(mutating: p.baseAddress!))
                     let bgp = SendableBuffer(base: UnsafeMutablePointer(mutating: bg.baseAddress!))
                     let d = SendableBuffer(base: dst.baseAddress!)
-                    if let table, isAligned(map) {
-                        let axes = alignedSamples(map, nativeShape: shape, profileShape: target.shape)
+                    if let table, let swapped = alignment(map) {
+                        let axes = alignedSamples(map, swapped: swapped, nativeShape: shape, profileShape: target.shape)
                         DispatchQueue.concurrentPerform(iterations: shape[2]) { k in
-                            alignedSlice(k, axes: axes, profileShape: target.shape, window: window, channels: ca, ids: ids,
+                            alignedSlice(k, axes: axes, swapped: swapped, profileShape: target.shape, window: window, channels: ca, ids: ids,
                                          probs: UnsafePointer(src.base), background: UnsafePointer(bgp.base),
                                          decided: UnsafePointer(table.base), nativeShape: shape, out: d.base)
                         }

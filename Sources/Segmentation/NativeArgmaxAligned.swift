@@ -1,8 +1,9 @@
 import ImagingCore
 
-/// The decided-corner fast path for an axis-aligned index map (the native axes map onto the
-/// profile axes one to one: every axial scan whose profile keeps its orientation), where a
-/// voxel's profile x depends on i alone, y on j alone and z on k alone.
+/// The decided-corner fast path for an axis-aligned index map (native i and j move one
+/// in-plane profile axis each, in either order, and k the profile slice axis: every scan whose
+/// slices are axial, since the profile grid is the scan's own grid reoriented), where a voxel's
+/// profile coordinates each depend on one native index.
 ///
 /// The per-axis sample positions are the same doubles the incremental stepping of
 /// `argmaxSlice` produces (the off-axis steps are exact zeros, which add nothing), so the
@@ -32,37 +33,47 @@ extension NativeArgmax {
         }
     }
 
-    /// Whether the map moves each profile axis along one native axis only.
-    static func isAligned(_ map: Map) -> Bool {
-        map.di.y == 0 && map.di.z == 0 && map.dj.x == 0 && map.dj.z == 0 && map.dk.x == 0 && map.dk.y == 0
+    /// For an aligned map, whether native i moves profile y and j moves x (`true`) or i moves
+    /// x and j moves y (`false`); nil when the map is not aligned: each of i and j must move one
+    /// in-plane profile axis only and k the profile slice axis only.
+    static func alignment(_ map: Map) -> Bool? {
+        guard map.dk.x == 0 && map.dk.y == 0 && map.di.z == 0 && map.dj.z == 0 else { return nil }
+        if map.di.y == 0 && map.dj.x == 0 { return false }
+        if map.di.x == 0 && map.dj.y == 0 { return true }
+        return nil
     }
 
-    /// The three axes' samples of an aligned map over the native shape `s`, built from the
-    /// same additions as the incremental stepping (x: origin, then += di per i; y: += dj per j;
-    /// z: origin + k · dk).
-    static func alignedSamples(_ map: Map, nativeShape s: [Int], profileShape t: [Int]) -> (AxisSamples, AxisSamples, AxisSamples) {
-        var xs: [Double] = [], ys: [Double] = [], zs: [Double] = []
-        var x = map.origin.x + Double(0) * map.dk.x
-        for _ in 0..<s[0] { xs.append(x); x += map.di.x }
-        var y = map.origin.y + Double(0) * map.dk.y
-        for _ in 0..<s[1] { ys.append(y); y += map.dj.y }
-        for k in 0..<s[2] { zs.append(map.origin.z + Double(k) * map.dk.z) }
-        return (AxisSamples(xs, size: t[0]), AxisSamples(ys, size: t[1]), AxisSamples(zs, size: t[2]))
+    static func isAligned(_ map: Map) -> Bool { alignment(map) != nil }
+
+    /// The samples along native i, j and k of an aligned map (`swapped` as `alignment`), built
+    /// from the same additions as the incremental stepping: the axis i moves starts at its
+    /// origin and adds di per i, the axis j moves adds dj per j, z is origin + k · dk (the other
+    /// steps are exact zeros and add nothing).
+    static func alignedSamples(_ map: Map, swapped: Bool, nativeShape s: [Int], profileShape t: [Int]) -> (AxisSamples, AxisSamples, AxisSamples) {
+        let (ai, aj) = swapped ? (1, 0) : (0, 1)
+        var iv: [Double] = [], jv: [Double] = [], kv: [Double] = []
+        var x = map.origin[ai] + Double(0) * map.dk[ai]
+        for _ in 0..<s[0] { iv.append(x); x += map.di[ai] }
+        var y = map.origin[aj] + Double(0) * map.dk[aj]
+        for _ in 0..<s[1] { jv.append(y); y += map.dj[aj] }
+        for k in 0..<s[2] { kv.append(map.origin.z + Double(k) * map.dk.z) }
+        return (AxisSamples(iv, size: t[ai]), AxisSamples(jv, size: t[aj]), AxisSamples(kv, size: t[2]))
     }
 
-    /// One native slice `k` of an aligned map with a `decided` table (see `argmaxSlice`).
-    static func alignedSlice(_ k: Int, axes: (x: AxisSamples, y: AxisSamples, z: AxisSamples), profileShape t: [Int],
+    /// One native slice `k` of an aligned map with a `decided` table (see `argmaxSlice`):
+    /// `axes` are the samples along native i, j, k; `swapped` says i moves profile y.
+    static func alignedSlice(_ k: Int, axes: (i: AxisSamples, j: AxisSamples, k: AxisSamples), swapped: Bool, profileShape t: [Int],
                              window: SliceWindow, channels ca: Int, ids: [Int32], probs: UnsafePointer<Float>,
                              background: UnsafePointer<Float>, decided: UnsafePointer<Int16>,
                              nativeShape s: [Int], out: UnsafeMutablePointer<Int32>) {
         let nx = s[0], ny = s[1]
         var o = k * nx * ny
-        guard axes.z.inside[k] else {
+        guard axes.k.inside[k] else {
             (out + o).update(repeating: 0, count: nx * ny)
             return
         }
         let w = window.width, h = window.height
-        let k0 = axes.z.lower[k], k1 = axes.z.upper[k], fz = axes.z.fraction[k]
+        let k0 = axes.k.lower[k], k1 = axes.k.upper[k], fz = axes.k.fraction[k]
         @inline(__always) func run(_ i: Int, _ j: Int, _ z: Int) -> UnsafePointer<Float> {
             let x = i - window.offsetX, y = j - window.offsetY
             guard x >= 0, x < w, y >= 0, y < h else { return background }
@@ -73,38 +84,43 @@ extension NativeArgmax {
             guard x >= 0, x < w, y >= 0, y < h else { return 0 }
             return decided[(z * h + y) * w + x]
         }
-        // Per profile column: the verdict shared by its corners in rows j0, j1 (and slice k1), or -1.
-        var agree = [Int16](repeating: -1, count: t[0])
-        var rows = (-1, -1)
-        let xs = axes.x, ys = axes.y
+        // Per profile index u along the axis native i moves: the verdict shared by the corners
+        // at u in the row pair fixed by j (and slice k1 when fz != 0), or -1.
+        let along = swapped ? t[1] : t[0]
+        var agree = [Int16](repeating: -1, count: along)
+        var pair = (-1, -1)
+        let cols = axes.i, rows = axes.j
         for j in 0..<ny {
-            guard ys.inside[j] else {
+            guard rows.inside[j] else {
                 (out + o).update(repeating: 0, count: nx)
                 o += nx
                 continue
             }
-            let j0 = ys.lower[j], j1 = ys.upper[j], fy = ys.fraction[j]
-            if rows != (j0, j1) {
-                rows = (j0, j1)
-                for c in 0..<t[0] {
-                    let v = verdict(c, j0, k0)
-                    agree[c] = v >= 0 && verdict(c, j1, k0) == v
-                        && (fz == 0 || (verdict(c, j0, k1) == v && verdict(c, j1, k1) == v)) ? v : -1
+            let r0 = rows.lower[j], r1 = rows.upper[j], fr = rows.fraction[j]
+            if pair != (r0, r1) {
+                pair = (r0, r1)
+                for u in 0..<along {
+                    let (xa, ya, xb, yb) = swapped ? (r0, u, r1, u) : (u, r0, u, r1)
+                    let v = verdict(xa, ya, k0)
+                    agree[u] = v >= 0 && verdict(xb, yb, k0) == v
+                        && (fz == 0 || (verdict(xa, ya, k1) == v && verdict(xb, yb, k1) == v)) ? v : -1
                 }
             }
             for i in 0..<nx {
                 defer { o += 1 }
-                guard xs.inside[i] else {
+                guard cols.inside[i] else {
                     out[o] = 0
                     continue
                 }
-                let i0 = xs.lower[i], i1 = xs.upper[i]
-                let v = agree[i0]
-                if v >= 0 && agree[i1] == v {
+                let c0 = cols.lower[i], c1 = cols.upper[i]
+                let v = agree[c0]
+                if v >= 0 && agree[c1] == v {
                     out[o] = ids[Int(v)]
                     continue
                 }
-                let fx = xs.fraction[i]
+                // Profile x, y cells in profile axis order, as argmaxSlice lerps them.
+                let (i0, i1, fx) = swapped ? (r0, r1, fr) : (c0, c1, cols.fraction[i])
+                let (j0, j1, fy) = swapped ? (c0, c1, cols.fraction[i]) : (r0, r1, fr)
                 let q000 = run(i0, j0, k0), q100 = run(i1, j0, k0), q010 = run(i0, j1, k0), q110 = run(i1, j1, k0)
                 var best: Float = -.infinity
                 var bestA = 0

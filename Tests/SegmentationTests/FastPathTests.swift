@@ -33,18 +33,21 @@ import Testing
         return WindowProbabilities(slices: slices, height: h, width: w, channelIDs: ids, data: data)
     }
 
-    /// An axis-aligned LPS grid (the profile's axes map one to one onto its axes).
+    /// An axis-aligned LPS grid (i, j move profile x, y), and one stored with i and j swapped
+    /// (i moves profile y: the phantoms' layout).
     static let alignedGrid = Grid(shape: [23, 19, 9], affine: Affine(columns: SIMD3(-1.1, 0, 0), SIMD3(0, -0.9, 0), SIMD3(0, 0, 2.7),
                                                                      origin: SIMD3(20, -10, 5)))
+    static let swappedGrid = Grid(shape: [19, 23, 9], affine: Affine(columns: SIMD3(0, -0.9, 0), SIMD3(-1.1, 0, 0), SIMD3(0, 0, 2.7),
+                                                                     origin: SIMD3(20, -10, 5)))
 
-    /// Oblique grid (general path), aligned grid with resampled slices (8 corners) and with
-    /// kept slices (4 corners); a window that crops and one that pads.
-    @Test(arguments: [(0, [16, 16]), (0, [40, 40]), (1, [16, 16]), (1, [40, 40]), (2, [12, 30])])
+    /// Oblique grid (general path); aligned and swapped grids with resampled slices (8 corners)
+    /// and with kept slices (4 corners); windows that crop and that pad.
+    @Test(arguments: [(0, [16, 16]), (0, [40, 40]), (1, [16, 16]), (1, [40, 40]), (2, [12, 30]), (3, [16, 16]), (3, [40, 40]), (4, [30, 12])])
     func decidedShortcutEqualsTheReferencesOnNearTies(kind: Int, window size: [Int]) throws {
-        let grid = kind == 0 ? InferenceTests.obliqueImage().grid : Self.alignedGrid
-        let profile = ResampleProfile(inPlaneSpacing: 0.7, sliceSpacing: kind == 2 ? nil : 1.1)
+        let grid = [InferenceTests.obliqueImage().grid, Self.alignedGrid, Self.alignedGrid, Self.swappedGrid, Self.swappedGrid][kind]
+        let profile = ResampleProfile(inPlaneSpacing: 0.7, sliceSpacing: kind == 2 || kind == 4 ? nil : 1.1)
         let transform = try ProfileTransform(source: grid, profile: profile)
-        #expect(NativeArgmax.isAligned(NativeArgmax.indexMap(transform)) == (kind != 0))
+        #expect(NativeArgmax.alignment(NativeArgmax.indexMap(transform)) == [nil, false, false, true, true][kind])
         let t = transform.targetGrid.shape
         let window = SliceWindow(sliceWidth: t[0], sliceHeight: t[1], width: size[0], height: size[1])
         let probs = Self.blockyProbabilities(slices: t[2], window: window, ids: [0, 3, 5, 9], seed: 17)
@@ -81,7 +84,7 @@ import Testing
         let channels = try segmenter.allowedChannels(for: .thigh)
         let ids = channels.map { Int32(plan.outputs[$0].id) }
         // The profile grid follows the scan's own axes (permuted and flipped), oblique or not.
-        #expect(NativeArgmax.isAligned(NativeArgmax.indexMap(prepared.transform)))
+        #expect(NativeArgmax.alignment(NativeArgmax.indexMap(prepared.transform)) != nil)
         for vote in [nil, (id: ids[2], logit: Float(20) - 1e-4)] as [(id: Int32, logit: Float)?] {
             oracle.vote = vote.map { (Int($0.id), $0.logit) }
             let probs = SliceInference.run(prepared, classifier: oracle, allowedChannels: channels, channelIDs: ids, batchSize: 4)
