@@ -9,6 +9,7 @@ import NeuralEngine
 import Phantoms
 import Resampling
 import Segmentation
+import Volumetry
 
 /// `segvol bench pipeline`: seconds per stage of one scan end to end (as the worker runs it) per
 /// region, the model's share of the total, then scans per hour through the real daemon.
@@ -53,6 +54,9 @@ struct BenchPipelineCommand: ParsableCommand {
 
     @Option(help: "Input size of the random-weight network, e.g. 256 (with --plan-width; default: the model's).")
     var planSize: Int?
+
+    @Flag(help: "After each case's first run (untimed), check that the fast stages equal their reference twins.")
+    var checkReferences = false
 
     var parsedMatrix: [Int]? {
         let parts = matrix.lowercased().split(separator: "x").compactMap { Int($0) }
@@ -120,6 +124,7 @@ struct BenchPipelineCommand: ParsableCommand {
                 var runs: [[StageTiming]] = []
                 for r in 0..<repeats {
                     runs.append(try timeOne(c, pipeline: pipeline, output: "\(work)/out-\(c.name.replacingOccurrences(of: " ", with: "-"))-\(r)"))
+                    if r == 0 && checkReferences { print(try checkAgainstReferences(c, pipeline: pipeline, catalog: catalog)) }
                 }
                 for t in runs[0] where !order.contains(t.stage) { order.append(t.stage) }
                 columns.append(Self.medians(runs))
@@ -171,6 +176,48 @@ struct BenchPipelineCommand: ParsableCommand {
         let text = "model: RANDOM WEIGHTS, TIMING ONLY: U-Net width \(a.baseWidth), depth \(a.depth), input \(plan.inputSize[0])×\(plan.inputSize[1]), "
             + "\(plan.outputs.count) outputs, design profiles (\(profiles.joined(separator: ", "))); segmentations are speckle, island removal at its worst"
         return (dir, text)
+    }
+
+    /// `--check-references`: runs the case's segmentation again stage by stage and compares
+    /// each fast stage with its reference twin on the same input (native argmax, island
+    /// removal, volumes, QC picture), and the result with the timed run's labels. Throws on
+    /// any difference.
+    func checkAgainstReferences(_ c: Case, pipeline: ScanSegmentation, catalog: LabelCatalog) throws -> String {
+        let image: ImageVolume
+        if c.isDICOM {
+            image = try DICOMReader.read(paths: [c.path]).series[0].result.get().image
+        } else {
+            image = try NIfTIReader.readImage(path: c.path).image
+        }
+        let seg = pipeline.segmenter
+        let channels = try seg.allowedChannels(for: c.region)
+        let ids = channels.map { Int32(seg.plan.outputs[$0].id) }
+        let prepared = try Preprocessor.prepare(image, plan: seg.plan, region: c.region)
+        let probs = SliceInference.run(prepared, classifier: seg.classifier, allowedChannels: channels, channelIDs: ids,
+                                       batchSize: seg.settings.batchSize)
+        var failures: [String] = []
+        let fast = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
+        if fast.data != NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform).data {
+            failures.append("to_native")
+        }
+        var cleaned = fast, reference = fast
+        let removed = seg.settings.islands.apply(to: &cleaned), referenceRemoved = seg.settings.islands.referenceApply(to: &reference)
+        if cleaned.data != reference.data || removed != referenceRemoved {
+            failures.append("island removal")
+        }
+        if cleaned.data != (try seg.segment(image, region: c.region)).labels.data { failures.append("segment (labels differ from the pipeline's)") }
+        let report = VolumeMeasurer.measure(cleaned, catalog: catalog, region: c.region)
+        if report != VolumeMeasurer.referenceMeasure(cleaned, catalog: catalog, region: c.region) { failures.append("volumes") }
+        let montage = QCMontage()
+        if montage.render(image: image, labels: cleaned, catalog: catalog, title: c.name)
+            != montage.referenceRender(image: image, labels: cleaned, catalog: catalog, title: c.name) {
+            failures.append("QC picture")
+        }
+        guard failures.isEmpty else {
+            throw ImagingError(.unreadable, input: c.name, reason: "fast stages differ from their reference twins: \(failures.joined(separator: ", "))",
+                               remedy: "report this as a bug; the reference twins are the specification")
+        }
+        return "reference check \(c.name): to_native, island removal, volumes, QC picture identical to their reference twins"
     }
 
     /// A phantom of `region` at the benchmark's size (fixed seed).
