@@ -61,15 +61,17 @@ extension NativeArgmax {
     }
 
     /// One native slice `k` of an aligned map with a `decided` table (see `argmaxSlice`):
-    /// `axes` are the samples along native i, j, k; `swapped` says i moves profile y.
+    /// `axes` are the samples along native i, j, k; `swapped` says i moves profile y. The
+    /// native axis that moves profile x is walked innermost, so corner runs are read along
+    /// profile rows (contiguous) whatever the scan's storage order.
     static func alignedSlice(_ k: Int, axes: (i: AxisSamples, j: AxisSamples, k: AxisSamples), swapped: Bool, profileShape t: [Int],
                              window: SliceWindow, channels ca: Int, ids: [Int32], probs: UnsafePointer<Float>,
                              background: UnsafePointer<Float>, decided: UnsafePointer<Int16>,
                              nativeShape s: [Int], out: UnsafeMutablePointer<Int32>) {
         let nx = s[0], ny = s[1]
-        var o = k * nx * ny
+        let base = out + k * nx * ny
         guard axes.k.inside[k] else {
-            (out + o).update(repeating: 0, count: nx * ny)
+            base.update(repeating: 0, count: nx * ny)
             return
         }
         let w = window.width, h = window.height
@@ -84,49 +86,48 @@ extension NativeArgmax {
             guard x >= 0, x < w, y >= 0, y < h else { return 0 }
             return decided[(z * h + y) * w + x]
         }
-        // Per profile index u along the axis native i moves: the verdict shared by the corners
-        // at u in the row pair fixed by j (and slice k1 when fz != 0), or -1.
-        let along = swapped ? t[1] : t[0]
-        var agree = [Int16](repeating: -1, count: along)
+        // Inner: the native axis moving profile x; outer: the one moving profile y.
+        let (inner, outer) = swapped ? (axes.j, axes.i) : (axes.i, axes.j)
+        let (innerCount, outerCount) = swapped ? (ny, nx) : (nx, ny)
+        let (innerStride, outerStride) = swapped ? (nx, 1) : (1, nx)
+        // Per profile column u: the verdict shared by its corners in profile rows y0 and y1 (and
+        // slice k1 when fz != 0), or -1.
+        var agree = [Int16](repeating: -1, count: t[0])
         var pair = (-1, -1)
-        let cols = axes.i, rows = axes.j
-        for j in 0..<ny {
-            guard rows.inside[j] else {
-                (out + o).update(repeating: 0, count: nx)
-                o += nx
+        for b in 0..<outerCount {
+            let row = base + b * outerStride
+            guard outer.inside[b] else {
+                for a in 0..<innerCount { row[a * innerStride] = 0 }
                 continue
             }
-            let r0 = rows.lower[j], r1 = rows.upper[j], fr = rows.fraction[j]
-            if pair != (r0, r1) {
-                pair = (r0, r1)
-                for u in 0..<along {
-                    let (xa, ya, xb, yb) = swapped ? (r0, u, r1, u) : (u, r0, u, r1)
-                    let v = verdict(xa, ya, k0)
-                    agree[u] = v >= 0 && verdict(xb, yb, k0) == v
-                        && (fz == 0 || (verdict(xa, ya, k1) == v && verdict(xb, yb, k1) == v)) ? v : -1
+            let j0 = outer.lower[b], j1 = outer.upper[b], fy = outer.fraction[b]
+            if pair != (j0, j1) {
+                pair = (j0, j1)
+                for u in 0..<t[0] {
+                    let v = verdict(u, j0, k0)
+                    agree[u] = v >= 0 && verdict(u, j1, k0) == v
+                        && (fz == 0 || (verdict(u, j0, k1) == v && verdict(u, j1, k1) == v)) ? v : -1
                 }
             }
-            for i in 0..<nx {
-                defer { o += 1 }
-                guard cols.inside[i] else {
-                    out[o] = 0
+            for a in 0..<innerCount {
+                let o = a * innerStride
+                guard inner.inside[a] else {
+                    row[o] = 0
                     continue
                 }
-                let c0 = cols.lower[i], c1 = cols.upper[i]
-                let v = agree[c0]
-                if v >= 0 && agree[c1] == v {
-                    out[o] = ids[Int(v)]
+                let i0 = inner.lower[a], i1 = inner.upper[a]
+                let v = agree[i0]
+                if v >= 0 && agree[i1] == v {
+                    row[o] = ids[Int(v)]
                     continue
                 }
-                // Profile x, y cells in profile axis order, as argmaxSlice lerps them.
-                let (i0, i1, fx) = swapped ? (r0, r1, fr) : (c0, c1, cols.fraction[i])
-                let (j0, j1, fy) = swapped ? (c0, c1, cols.fraction[i]) : (r0, r1, fr)
+                let fx = inner.fraction[a]
                 let q000 = run(i0, j0, k0), q100 = run(i1, j0, k0), q010 = run(i0, j1, k0), q110 = run(i1, j1, k0)
                 let bestA = fz == 0
                     ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
                     : trilinearArgmax(q000, q100, q010, q110, run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1),
                                       fx: fx, fy: fy, fz: fz, channels: ca)
-                out[o] = ids[bestA]
+                row[o] = ids[bestA]
             }
         }
     }
