@@ -239,33 +239,8 @@ public struct QCMontage: Sendable {
         return (lo, max(hi, lo + 1))
     }
 
-    /// The `rank`-th smallest value (0-based) of `v` (no NaN), by quickselect with a
-    /// median-of-three pivot; `v` is partially reordered.
-    static func select(_ v: inout [Float], _ rank: Int) -> Float {
-        var lo = 0, hi = v.count - 1
-        v.withUnsafeMutableBufferPointer { a in
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2
-                // Median of three as pivot.
-                if a[mid] < a[lo] { a.swapAt(mid, lo) }
-                if a[hi] < a[lo] { a.swapAt(hi, lo) }
-                if a[hi] < a[mid] { a.swapAt(hi, mid) }
-                let pivot = a[mid]
-                var i = lo, j = hi
-                while i <= j {
-                    while a[i] < pivot { i += 1 }
-                    while pivot < a[j] { j -= 1 }
-                    if i <= j {
-                        a.swapAt(i, j)
-                        i += 1
-                        j -= 1
-                    }
-                }
-                if rank <= j { hi = j } else if rank >= i { lo = i } else { break }
-            }
-        }
-        return v[rank]
-    }
+    /// The `rank`-th smallest value of `v` (no NaN), `v` partially reordered.
+    static func select(_ v: inout [Float], _ rank: Int) -> Float { Selection.select(&v, rank) }
 
     /// Renders and writes the montage durably.
     public func write(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog, volumesML: [Int: Double] = [:],

@@ -129,3 +129,22 @@ import Testing
         #expect(fast.data != v.data && (a.components.values.reduce(0, +)) > 10)
     }
 }
+
+/// Percentiles by selection against the sorted reference.
+@Suite struct PercentileFastPathTests {
+    @Test func selectionPercentilesEqualTheSortedOnes() {
+        var state: UInt64 = 12
+        for (n, spread) in [(1, 5), (2, 5), (9, 3), (1000, 7), (5000, 100_000), (60_000, 4096)] {
+            let data = (0..<n).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                let r = Int(state >> 40) % spread
+                return r % 11 == 0 ? 0 : Float(r) - Float(spread / 4) + 0.5
+            }
+            for (p, q) in [(0.5, 99.5), (0, 100), (1, 99), (50, 50)] {
+                let fast = Preprocessor.percentiles(data, p, q), reference = Preprocessor.referencePercentiles(data, p, q)
+                #expect(fast.0 == reference.0 && fast.1 == reference.1, "n \(n) p \(p) q \(q)")
+            }
+        }
+        #expect(Preprocessor.percentiles([0, .nan, .infinity], 1, 99) == (0, 1))
+    }
+}
