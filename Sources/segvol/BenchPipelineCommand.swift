@@ -58,6 +58,9 @@ struct BenchPipelineCommand: ParsableCommand {
     @Flag(help: "After each case's first run (untimed), check that the fast stages equal their reference twins.")
     var checkReferences = false
 
+    @Flag(help: "Time the reference twins of the fast stages (the former code) instead: A/B comparisons in one binary.")
+    var referenceStages = false
+
     var parsedMatrix: [Int]? {
         let parts = matrix.lowercased().split(separator: "x").compactMap { Int($0) }
         if parts.count == 1 { return [parts[0], parts[0]] }
@@ -100,7 +103,10 @@ struct BenchPipelineCommand: ParsableCommand {
             }
             let folder = try ModelFolder.open(modelPath, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog, threadCount: threads)
-            let pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
+            segmenter.useReferenceStages = referenceStages
+            var pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
+            pipeline.referenceStages = referenceStages
+            if referenceStages { print("stages: REFERENCE TWINS (the former code), for A/B timing") }
             print("\(modelText) (version \(folder.version)); phantoms \(parsedMatrix!.map(String.init).joined(separator: "×"))×\(slices); medians of \(repeats) runs")
 
             var cases: [Case] = []
