@@ -102,6 +102,31 @@ public enum Preprocessor {
             if n % stride == 0 { sample.append(x) }
             n += 1
         }
+        // The two order statistics around each percentile, by selection (no full sort; the
+        // values equal the sorted sample's: `referencePercentiles`, tested).
+        func at(_ pct: Double) -> Double {
+            let pos = min(max(pct / 100, 0), 1) * Double(sample.count - 1)
+            let i = Int(pos.rounded(.down)), f = pos - Double(i)
+            let a = Double(Selection.select(&sample, i)), b = Double(Selection.select(&sample, min(i + 1, sample.count - 1)))
+            return a + (b - a) * f
+        }
+        return (at(p), at(q))
+    }
+}
+
+extension Preprocessor {
+    /// The reference twin of `percentiles`: the same sample, fully sorted.
+    static func referencePercentiles(_ data: [Float], _ p: Double, _ q: Double) -> (Double, Double) {
+        let candidates = data.lazy.filter { $0 != 0 && $0.isFinite }
+        var sample: [Float] = []
+        let count = candidates.count
+        guard count > 0 else { return (0, 1) }
+        let stride = max(1, count / (1 << 20))
+        var n = 0
+        for x in candidates {
+            if n % stride == 0 { sample.append(x) }
+            n += 1
+        }
         sample.sort()
         func at(_ pct: Double) -> Double {
             let pos = min(max(pct / 100, 0), 1) * Double(sample.count - 1)

@@ -52,6 +52,10 @@ public final class Segmenter {
     public let catalog: LabelCatalog
     public let classifier: any SliceClassifier
     public var settings: SegmentationSettings
+    /// Runs the reference twins of the fast stages (`NativeArgmax.fusedReference`,
+    /// `IslandRemoval.referenceApply`): the same labels, the former speed. For A/B timing
+    /// (`segvol bench pipeline --reference-stages`) and checks; never needed otherwise.
+    public var useReferenceStages = false
 
     /// A segmenter with any classifier (tests use an oracle). The plan must fit the catalog and
     /// the classifier must have one output channel per plan output.
@@ -107,9 +111,11 @@ public final class Segmenter {
         let probs = SliceInference.run(prepared, classifier: classifier, allowedChannels: channels, channelIDs: ids,
                                        batchSize: settings.batchSize)
         lap("inference")
-        var labels = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
+        var labels = useReferenceStages
+            ? NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform)
+            : NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
         lap("to_native")
-        let removed = settings.islands.apply(to: &labels)
+        let removed = useReferenceStages ? settings.islands.referenceApply(to: &labels) : settings.islands.apply(to: &labels)
         lap("postprocess")
         return SegmentationResult(labels: labels, region: region, transform: prepared.transform, window: prepared.window,
                                   allowedIDs: ids.map(Int.init), removed: removed, timings: timings)

@@ -1,4 +1,5 @@
 import Anatomy
+import Dispatch
 import Foundation
 import ImagingCore
 
@@ -28,13 +29,10 @@ public struct QCMontage: Sendable {
     /// The slices shown: evenly spaced over the slices that hold labels (over all slices when
     /// none does), at most `maxTiles`, in increasing order.
     public func chosenSlices(_ labels: LabelVolume) -> [Int] {
-        let (kAxis, _, _) = Self.axes(labels.grid)
-        let shape = labels.grid.shape
-        let nx = shape[0], nxy = shape[0] * shape[1]
-        var labelled = [Bool](repeating: false, count: shape[kAxis])
-        for (o, l) in labels.data.enumerated() where l != 0 {
-            labelled[kAxis == 2 ? o / nxy : kAxis == 1 ? (o / nx) % shape[1] : o % nx] = true
-        }
+        chosen(from: Self.survey(labels).labelled)
+    }
+
+    func chosen(from labelled: [Bool]) -> [Int] {
         var candidates = labelled.indices.filter { labelled[$0] }
         if candidates.isEmpty { candidates = Array(labelled.indices) }
         let n = min(maxTiles, candidates.count)
@@ -42,7 +40,56 @@ public struct QCMontage: Sendable {
         return (0..<n).map { t in candidates[Int((Double(t) * Double(candidates.count - 1) / Double(n - 1)).rounded())] }
     }
 
+    /// One parallel pass over the labels: which positions along the axial axis hold a label,
+    /// and the positive ids present (increasing).
+    static func survey(_ labels: LabelVolume) -> (labelled: [Bool], present: [Int32]) {
+        let (kAxis, _, _) = axes(labels.grid)
+        let shape = labels.grid.shape
+        let nx = shape[0], ny = shape[1], nz = shape[2]
+        let small = 4096
+        // Per third-axis slice: labelled positions along kAxis, small ids seen, larger ids seen.
+        var parts = [(labelled: [Bool], seen: [Bool], large: Set<Int32>)](repeating: ([], [], []), count: nz)
+        labels.data.withUnsafeBufferPointer { lab in
+            let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
+            parts.withUnsafeMutableBufferPointer { out in
+                let dst = SendableBuffer(base: out.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: nz) { k in
+                    var labelled = [Bool](repeating: false, count: shape[kAxis])
+                    var seen = [Bool](repeating: false, count: small)
+                    var large = Set<Int32>()
+                    var o = k * nx * ny
+                    for j in 0..<ny {
+                        for i in 0..<nx {
+                            let l = src.base[o]
+                            o += 1
+                            guard l != 0 else { continue }
+                            labelled[kAxis == 2 ? k : kAxis == 1 ? j : i] = true
+                            if l > 0 {
+                                if l < small { seen[Int(l)] = true } else { large.insert(l) }
+                            }
+                        }
+                    }
+                    dst.base[k] = (labelled, seen, large)
+                }
+            }
+        }
+        var labelled = [Bool](repeating: false, count: shape[kAxis])
+        var seen = [Bool](repeating: false, count: small)
+        var large = Set<Int32>()
+        for part in parts {
+            for n in labelled.indices where part.labelled[n] { labelled[n] = true }
+            for n in seen.indices where part.seen[n] { seen[n] = true }
+            large.formUnion(part.large)
+        }
+        return (labelled, seen.indices.filter { seen[$0] }.map(Int32.init) + large.sorted())
+    }
+
     /// Renders the montage. `volumesML` (by class id) adds each class's volume to the legend.
+    ///
+    /// Only the shown slices are read after one parallel survey of the labels (labelled slices,
+    /// ids present); the crop box comes from voxel index ranges, the grey window from selection
+    /// instead of a full sort, and the tiles are drawn in parallel. Identical to
+    /// `referenceRender` pixel for pixel (tested).
     public func render(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog,
                        volumesML: [Int: Double] = [:], title: String = "") -> Picture {
         precondition(image.grid.shape == labels.grid.shape, "image and labels must share a grid")
@@ -57,15 +104,25 @@ public struct QCMontage: Sendable {
         func offset(_ col: Int, _ row: Int, _ k: Int) -> Int {
             (xFlip ? w - 1 - col : col) * sx + (yFlip ? h - 1 - row : row) * sy + k * sk
         }
-        let slices = chosenSlices(labels)
-        // Crop to the labels' bounding box over the shown slices, with a 10 % margin.
-        var c0 = w, c1 = -1, r0 = h, r1 = -1
-        for k in slices {
-            for row in 0..<h {
-                for col in 0..<w where labels.data[offset(col, row, k)] != 0 {
-                    c0 = min(c0, col); c1 = max(c1, col); r0 = min(r0, row); r1 = max(r1, row)
+        let survey = Self.survey(labels)
+        let slices = chosen(from: survey.labelled)
+        // Crop to the labels' bounding box over the shown slices, with a 10 % margin: the index
+        // ranges along the shown axes, flipped as the display flips them.
+        var xLo = w, xHi = -1, yLo = h, yHi = -1
+        labels.data.withUnsafeBufferPointer { lab in
+            for k in slices {
+                for b in 0..<h {
+                    let base = b * sy + k * sk
+                    for a in 0..<w where lab[base + a * sx] != 0 {
+                        xLo = min(xLo, a); xHi = max(xHi, a); yLo = min(yLo, b); yHi = max(yHi, b)
+                    }
                 }
             }
+        }
+        var c0 = w, c1 = -1, r0 = h, r1 = -1
+        if xHi >= 0 {
+            (c0, c1) = xFlip ? (w - 1 - xHi, w - 1 - xLo) : (xLo, xHi)
+            (r0, r1) = yFlip ? (h - 1 - yHi, h - 1 - yLo) : (yLo, yHi)
         }
         if c1 < 0 { (c0, c1, r0, r1) = (0, w - 1, 0, h - 1) }
         let mc = (c1 - c0 + 1) / 10 + 2, mr = (r1 - r0 + 1) / 10 + 2
@@ -76,24 +133,18 @@ public struct QCMontage: Sendable {
         let scale = Double(tileSize) / max(wmm, hmm)
         let tw = max(1, Int((wmm * scale).rounded())), th = max(1, Int((hmm * scale).rounded()))
         // Per tile: the source offset of each tile pixel (nearest sampling).
-        func offsets(_ k: Int) -> [Int] {
-            var out = [Int](repeating: 0, count: tw * th)
-            for r in 0..<th {
-                let row = r0 + min(r * ch / th, ch - 1)
-                for c in 0..<tw { out[r * tw + c] = offset(c0 + min(c * cw / tw, cw - 1), row, k) }
-            }
-            return out
-        }
-        let tileOffsets = slices.map(offsets)
-        let (lo, hi) = Self.window(tileOffsets.flatMap { $0.map { image.data[$0] } })
+        let colOffsets = (0..<tw).map { c in offset(c0 + min(c * cw / tw, cw - 1), 0, 0) - offset(0, 0, 0) }
+        let rowOffsets = (0..<th).map { r in offset(0, r0 + min(r * ch / th, ch - 1), 0) }
+        @Sendable func tileOffset(_ t: Int, _ r: Int, _ c: Int) -> Int { slices[t] * sk + rowOffsets[r] + colOffsets[c] }
+        var shown = [Float](repeating: 0, count: slices.count * tw * th)
+        for t in slices.indices { for r in 0..<th { for c in 0..<tw { shown[(t * th + r) * tw + c] = image.data[tileOffset(t, r, c)] } } }
+        var scratch = shown  // selection reorders its input
+        let (lo, hi) = Self.window(&scratch)
         let cols = min(columns, slices.count), rows = (slices.count + cols - 1) / cols
         let pad = 10, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
         let titleH = title.isEmpty ? 0 : lineH + pad
         // Legend: the classes present, in id order.
-        var seen = [Bool](repeating: false, count: Int(max(labels.data.max() ?? 0, 0)) + 1)
-        for l in labels.data where l > 0 { seen[Int(l)] = true }
-        let present = seen.indices.filter { seen[$0] }.map(Int32.init)
-        let entries = present.map { id -> (color: [UInt8], text: String) in
+        let entries = survey.present.map { id -> (color: [UInt8], text: String) in
             let c = catalog.class(id: Int(id))
             var s = c?.name ?? "label \(id)"
             if let v = volumesML[Int(id)] { s += String(format: "  %.1f ML", v) }
@@ -110,28 +161,46 @@ public struct QCMontage: Sendable {
         var picture = Picture(width: width, height: height, channels: 3, pixels: [UInt8](repeating: 24, count: width * height * 3))
         let white: [UInt8] = [255, 255, 255], yellow: [UInt8] = [255, 230, 120]
         if !title.isEmpty { BitmapFont.draw(title, x: pad, y: pad, scale: text, color: white, into: &picture) }
+        // Outline colours by id (yellow for ids the catalog lacks).
+        let colours = Dictionary(uniqueKeysWithValues: survey.present.map { ($0, catalog.class(id: Int($0))?.color ?? [255, 255, 0]) })
+        @Sendable func origin(_ t: Int) -> (x: Int, y: Int) { (pad + (t % cols) * (tw + pad), titleH + pad + (t / cols) * cellH + lineH) }
+        picture.pixels.withUnsafeMutableBufferPointer { px in
+            labels.data.withUnsafeBufferPointer { lab in
+                shown.withUnsafeBufferPointer { grey in
+                    let dst = SendableBuffer(base: px.baseAddress!)
+                    let labp = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
+                    let greyp = SendableBuffer(base: UnsafeMutablePointer(mutating: grey.baseAddress!))
+                    DispatchQueue.concurrentPerform(iterations: slices.count) { t in
+                        let (x0, y0) = origin(t)
+                        let g0 = UnsafePointer(greyp.base) + t * th * tw
+                        for r in 0..<th {
+                            var p = ((y0 + r) * width + x0) * 3
+                            for c in 0..<tw {
+                                let g = UInt8(max(0, min(255, (g0[r * tw + c] - lo) / (hi - lo) * 255)))
+                                dst.base[p] = g; dst.base[p + 1] = g; dst.base[p + 2] = g
+                                p += 3
+                            }
+                        }
+                        // Outlines: a labelled pixel with a 4-neighbour of another label.
+                        var tile = [Int32](repeating: 0, count: tw * th)
+                        for r in 0..<th { for c in 0..<tw { tile[r * tw + c] = labp.base[tileOffset(t, r, c)] } }
+                        for r in 0..<th {
+                            for c in 0..<tw {
+                                let l = tile[r * tw + c]
+                                guard l > 0 else { continue }
+                                let edge = (c > 0 && tile[r * tw + c - 1] != l) || (c < tw - 1 && tile[r * tw + c + 1] != l)
+                                    || (r > 0 && tile[(r - 1) * tw + c] != l) || (r < th - 1 && tile[(r + 1) * tw + c] != l)
+                                guard edge, let colour = colours[l] else { continue }
+                                let p = ((y0 + r) * width + x0 + c) * 3
+                                dst.base[p] = colour[0]; dst.base[p + 1] = colour[1]; dst.base[p + 2] = colour[2]
+                            }
+                        }
+                    }
+                }
+            }
+        }
         for (t, k) in slices.enumerated() {
-            let x0 = pad + (t % cols) * (tw + pad), y0 = titleH + pad + (t / cols) * cellH + lineH
-            let offs = tileOffsets[t]
-            for r in 0..<th {
-                var p = ((y0 + r) * width + x0) * 3
-                for c in 0..<tw {
-                    let g = UInt8(max(0, min(255, (image.data[offs[r * tw + c]] - lo) / (hi - lo) * 255)))
-                    picture.pixels[p] = g; picture.pixels[p + 1] = g; picture.pixels[p + 2] = g
-                    p += 3
-                }
-            }
-            // Outlines: a labelled pixel with a 4-neighbour of another label.
-            let lab = offs.map { labels.data[$0] }
-            for r in 0..<th {
-                for c in 0..<tw {
-                    let l = lab[r * tw + c]
-                    guard l > 0 else { continue }
-                    let edge = (c > 0 && lab[r * tw + c - 1] != l) || (c < tw - 1 && lab[r * tw + c + 1] != l)
-                        || (r > 0 && lab[(r - 1) * tw + c] != l) || (r < th - 1 && lab[(r + 1) * tw + c] != l)
-                    if edge { picture.setPixel(x: x0 + c, y: y0 + r, catalog.class(id: Int(l))?.color ?? [255, 255, 0]) }
-                }
-            }
+            let (x0, y0) = origin(t)
             let caption = "\(k + 1)/\(grid.shape[kAxis])", captionY = y0 - lineH + text
             BitmapFont.draw("R", x: x0, y: captionY, scale: text, color: yellow, into: &picture)
             BitmapFont.draw(caption, x: x0 + (tw - BitmapFont.width(caption, scale: text)) / 2, y: captionY, scale: text,
@@ -159,18 +228,23 @@ public struct QCMontage: Sendable {
     }
 
     /// The grey window: CT soft tissue (−160…240 HU) when the values look like HU, else the
-    /// 1st…99th percentile.
-    static func window(_ values: [Float]) -> (Float, Float) {
+    /// 1st…99th percentile. The order statistics are found by selection (`values` is
+    /// reordered); with a NaN among them, by the reference's full sort.
+    static func window(_ values: inout [Float]) -> (Float, Float) {
         guard !values.isEmpty else { return (0, 1) }
-        let sorted = values.sorted()
-        if sorted[0] <= -900 { return (-160, 240) }
-        let lo = sorted[sorted.count / 100], hi = sorted[sorted.count * 99 / 100]
+        guard !values.contains(where: \.isNaN) else { return referenceWindow(values) }
+        let n = values.count
+        let lo = select(&values, n / 100), hi = select(&values, n * 99 / 100)
+        if values.min()! <= -900 { return (-160, 240) }
         return (lo, max(hi, lo + 1))
     }
+
+    /// The `rank`-th smallest value of `v` (no NaN), `v` partially reordered.
+    static func select(_ v: inout [Float], _ rank: Int) -> Float { Selection.select(&v, rank) }
 
     /// Renders and writes the montage durably.
     public func write(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog, volumesML: [Int: Double] = [:],
                       title: String = "", to path: String) throws {
-        try PNGWriter.write(render(image: image, labels: labels, catalog: catalog, volumesML: volumesML, title: title), to: path)
+        try PNGWriter.write(render(image: image, labels: labels, catalog: catalog, volumesML: volumesML, title: title), to: path, fast: true)
     }
 }

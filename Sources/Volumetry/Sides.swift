@@ -61,14 +61,15 @@ public struct SidePolicy: Codable, Equatable, Sendable {
 
 /// Finds how to split a label map by side.
 public enum SideAnalysis {
-    /// The split of `labels` (catalog ids on the native grid) for a scan of `region`.
-    public static func split(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
-                             policy: SidePolicy = SidePolicy()) -> SideSplit {
+    /// The reference twin of `split` (SideScan.swift): every pass through `forEachLabelled`.
+    /// Same result, bit for bit (tested).
+    public static func referenceSplit(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
+                                      policy: SidePolicy = SidePolicy()) -> SideSplit {
         switch region {
         case .abdomen:
-            return trunkSplit(labels, catalog: catalog, policy: policy)
+            return referenceTrunkSplit(labels, catalog: catalog, policy: policy)
         case .thigh, .calf:
-            return limbSplit(labels, catalog: catalog, region: region, policy: policy)
+            return referenceLimbSplit(labels, catalog: catalog, region: region, policy: policy)
         }
     }
 
@@ -94,7 +95,7 @@ public enum SideAnalysis {
 
     // MARK: Limbs
 
-    static func limbSplit(_ labels: LabelVolume, catalog: LabelCatalog, region: Region, policy: SidePolicy) -> SideSplit {
+    static func referenceLimbSplit(_ labels: LabelVolume, catalog: LabelCatalog, region: Region, policy: SidePolicy) -> SideSplit {
         let a = labels.grid.affine
         // Bins at least as wide as one voxel step along x (no empty bins between voxel columns).
         let step = max(abs(a[0, 0]), abs(a[0, 1]), abs(a[0, 2]))
@@ -121,7 +122,7 @@ public enum SideAnalysis {
             return SideSplit(kind: .bilateral, midlineX: x, singleSide: nil, pairedClasses: [],
                              method: String(format: "two limbs: body voxel profile along RAS x has its deepest valley between the two limbs at x = %.1f mm", x))
         }
-        return singleLimb(labels, catalog: catalog, region: region, policy: policy)
+        return referenceSingleLimb(labels, catalog: catalog, region: region, policy: policy)
     }
 
     /// The midline (in bins) of a two-lobed profile, or nil when it has one lobe.
@@ -166,7 +167,7 @@ public enum SideAnalysis {
 
     /// One limb: right when its lateral muscles lie at larger x than its medial ones (the lateral
     /// side of a right limb points to the patient's right, +x), left when smaller, else unsplit.
-    static func singleLimb(_ labels: LabelVolume, catalog: LabelCatalog, region: Region, policy: SidePolicy) -> SideSplit {
+    static func referenceSingleLimb(_ labels: LabelVolume, catalog: LabelCatalog, region: Region, policy: SidePolicy) -> SideSplit {
         let lateral = Set((policy.lateralClasses[region.rawValue] ?? []).compactMap { catalog.class(named: $0)?.id }.map(Int32.init))
         let medial = Set((policy.medialClasses[region.rawValue] ?? []).compactMap { catalog.class(named: $0)?.id }.map(Int32.init))
         var sumL = 0.0, nL = 0.0, sumM = 0.0, nM = 0.0
@@ -191,7 +192,7 @@ public enum SideAnalysis {
 
     /// The abdomen's midline: the centroid x of the bone class (spine, ribs, pelvis: symmetric),
     /// or of all labelled voxels when no bone was segmented.
-    static func trunkSplit(_ labels: LabelVolume, catalog: LabelCatalog, policy: SidePolicy) -> SideSplit {
+    static func referenceTrunkSplit(_ labels: LabelVolume, catalog: LabelCatalog, policy: SidePolicy) -> SideSplit {
         let bone = catalog.class(named: "bone").map { Int32($0.id) }
         var sumB = 0.0, nB = 0.0, sumAll = 0.0, nAll = 0.0
         forEachLabelled(labels) { l, x in

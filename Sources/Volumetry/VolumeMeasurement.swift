@@ -1,4 +1,5 @@
 import Anatomy
+import Dispatch
 import ImagingCore
 
 /// One row of a volume report: a class on one side.
@@ -83,9 +84,82 @@ public enum VolumeMeasurer {
     /// Per class and side: voxel count, volume (mL), slices, truncation (docs/volumetry.md).
     ///
     /// - Parameter labels: catalog ids on the scan's native grid (never a resampled grid).
+    ///
+    /// The side analysis is `SideAnalysis.split`'s fast path; voxels are counted per slice in
+    /// parallel (integer counts summed afterwards; a slice's presence flags are its own).
     public static func measure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
                                policy: SidePolicy = SidePolicy()) -> VolumeReport {
         let split = SideAnalysis.split(labels, catalog: catalog, region: region, policy: policy)
+        let g = labels.grid
+        let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
+        let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
+        // Which classes are split at the midline, and each side's index (0 left, 1 right, 2 unsplit).
+        var splitClass = [Bool](repeating: false, count: maxID + 1)
+        switch split.kind {
+        case .bilateral: for id in 0...maxID { splitClass[id] = true }
+        case .trunk: for name in split.pairedClasses { if let c = catalog.class(named: name) { splitClass[c.id] = true } }
+        case .single: break
+        }
+        let wholeSide = split.kind == .single ? (split.singleSide ?? .unsplit) : .unsplit
+        let sideIndex: [BodySide: Int] = [.left: 0, .right: 1, .unsplit: 2]
+        // Counters (id, side): voxels; slice presence (id, side, k).
+        var voxels = [Int](repeating: 0, count: (maxID + 1) * 3)
+        var present = [Bool](repeating: false, count: (maxID + 1) * 3 * nz)
+        let a = g.affine
+        let ax = a[0, 0], bx = a[0, 1], cx = a[0, 2], x0 = a[0, 3]
+        let mid = split.midlineX ?? 0
+        let whole = sideIndex[wholeSide]!
+        let counters = (maxID + 1) * 3, splitFlags = splitClass
+        var perSlice = [Int](repeating: 0, count: nz * counters)
+        labels.data.withUnsafeBufferPointer { lab in
+            present.withUnsafeMutableBufferPointer { pres in
+                perSlice.withUnsafeMutableBufferPointer { counts in
+                    let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
+                    let pr = SendableBuffer(base: pres.baseAddress!), cnt = SendableBuffer(base: counts.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: nz) { k in
+                        let v = cnt.base + k * counters
+                        var o = k * nx * ny
+                        for j in 0..<ny {
+                            let rowX = x0 + Double(j) * bx + Double(k) * cx
+                            for i in 0..<nx {
+                                let l = Int(src.base[o])
+                                o += 1
+                                guard l > 0, l <= maxID else { continue }
+                                let s = splitFlags[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole
+                                v[l * 3 + s] += 1
+                                pr.base[(l * 3 + s) * nz + k] = true
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for k in 0..<nz { for c in 0..<counters { voxels[c] += perSlice[k * counters + c] } }
+        var ids = Set(catalog.classes(in: region).map(\.id))
+        for id in 1...max(maxID, 1) where voxels[id * 3] + voxels[id * 3 + 1] + voxels[id * 3 + 2] > 0 { ids.insert(id) }
+        var rows: [ClassVolume] = []
+        let voxelML = g.voxelVolume / 1000
+        for id in ids.sorted() {
+            let c = catalog.class(id: id)
+            let sides: [BodySide] = splitClass[id] ? [.left, .right] : [intrinsicSide(c?.name) ?? wholeSide]
+            for side in sides {
+                let s = splitClass[id] ? sideIndex[side]! : whole
+                let n = voxels[id * 3 + s]
+                let base = (id * 3 + s) * nz
+                rows.append(ClassVolume(id: id, name: c?.name ?? "label_\(id)", group: c?.group ?? .connective, side: side,
+                                        voxels: n, volumeML: Double(n) * voxelML,
+                                        slices: (0..<nz).reduce(0) { $0 + (present[base + $1] ? 1 : 0) },
+                                        touchesFirstSlice: present[base], touchesLastSlice: present[base + nz - 1]))
+            }
+        }
+        return VolumeReport(region: region, voxelVolumeMM3: g.voxelVolume, sliceCount: nz, sides: split, rows: rows)
+    }
+
+    /// The reference twin of `measure`: `SideAnalysis.referenceSplit` and one sequential
+    /// counting pass. Same report (tested).
+    public static func referenceMeasure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
+                               policy: SidePolicy = SidePolicy()) -> VolumeReport {
+        let split = SideAnalysis.referenceSplit(labels, catalog: catalog, region: region, policy: policy)
         let g = labels.grid
         let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
         let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)

@@ -5,8 +5,11 @@ import Dispatch
 import Foundation
 import ImagingCore
 import NIfTIIO
+import NeuralEngine
 import Phantoms
+import Resampling
 import Segmentation
+import Volumetry
 
 /// `segvol bench pipeline`: seconds per stage of one scan end to end (as the worker runs it) per
 /// region, the model's share of the total, then scans per hour through the real daemon.
@@ -19,7 +22,10 @@ struct BenchPipelineCommand: ParsableCommand {
             thigh, also as a DICOM series) into a temporary folder. Each case is read, segmented \
             and measured with the worker's own code (ScanSegmentation), and its outputs written; \
             the table gives the median seconds per stage over --repeats runs and the model's \
-            share. Then --scans phantom drops go at once into a temporary site served by a child \
+            share. --plan-width / --plan-size time a design-size network instead of the shipped \
+            model: the shipped plan's classes and normalisation with the design brief's region \
+            profiles and a random-weight U-Net of that width and input size (timing only: random \
+            weights segment speckle). Then --scans phantom drops go at once into a temporary site served by a child \
             `segvol serve --exit-when-idle`: wall time, scans per hour, job latency from drop to \
             done, and the daemon's RSS. See docs/operations.md, "Pipeline benchmark".
             """
@@ -43,6 +49,18 @@ struct BenchPipelineCommand: ParsableCommand {
     @Option(help: "Worker threads of the network (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Time a random-weight network of this base width instead of the model (timing only; e.g. 16).")
+    var planWidth: Int?
+
+    @Option(help: "Input size of the random-weight network, e.g. 256 (with --plan-width; default: the model's).")
+    var planSize: Int?
+
+    @Flag(help: "After each case's first run (untimed), check that the fast stages equal their reference twins.")
+    var checkReferences = false
+
+    @Flag(help: "Time the reference twins of the fast stages (the former code) instead: A/B comparisons in one binary.")
+    var referenceStages = false
+
     var parsedMatrix: [Int]? {
         let parts = matrix.lowercased().split(separator: "x").compactMap { Int($0) }
         if parts.count == 1 { return [parts[0], parts[0]] }
@@ -56,6 +74,8 @@ struct BenchPipelineCommand: ParsableCommand {
         guard (1...1000).contains(slices) else { throw ValidationError("--slices must be in 1...1000") }
         guard repeats >= 1, scans >= 0 else { throw ValidationError("--repeats must be at least 1, --scans at least 0") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let planWidth, !(1...256).contains(planWidth) { throw ValidationError("--plan-width must be in 1...256") }
+        if let planSize, !(16...1024).contains(planSize) { throw ValidationError("--plan-size must be in 16...1024") }
     }
 
     /// One column of the table: a region read from one format.
@@ -73,11 +93,21 @@ struct BenchPipelineCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         do {
             let catalog = try LabelCatalog.load()
-            let modelPath = try ModelDirectory.locate(explicit: model)
+            var modelPath = try ModelDirectory.locate(explicit: model)
+            var modelText = "model: \(modelPath)"
+            if planWidth != nil || planSize != nil {
+                let shipped = try ModelFolder.open(modelPath, catalog: catalog)
+                let (path, text) = try writeRandomModel(from: shipped.plan, into: work + "/random-model")
+                modelPath = path
+                modelText = text
+            }
             let folder = try ModelFolder.open(modelPath, catalog: catalog)
             let segmenter = try Segmenter(model: folder, catalog: catalog, threadCount: threads)
-            let pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
-            print("model: \(modelPath) (version \(folder.version)); phantoms \(parsedMatrix!.map(String.init).joined(separator: "×"))×\(slices); medians of \(repeats) runs")
+            segmenter.useReferenceStages = referenceStages
+            var pipeline = ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
+            pipeline.referenceStages = referenceStages
+            if referenceStages { print("stages: REFERENCE TWINS (the former code), for A/B timing") }
+            print("\(modelText) (version \(folder.version)); phantoms \(parsedMatrix!.map(String.init).joined(separator: "×"))×\(slices); medians of \(repeats) runs")
 
             var cases: [Case] = []
             for region in Region.allCases {
@@ -100,6 +130,7 @@ struct BenchPipelineCommand: ParsableCommand {
                 var runs: [[StageTiming]] = []
                 for r in 0..<repeats {
                     runs.append(try timeOne(c, pipeline: pipeline, output: "\(work)/out-\(c.name.replacingOccurrences(of: " ", with: "-"))-\(r)"))
+                    if r == 0 && checkReferences { print(try checkAgainstReferences(c, pipeline: pipeline, catalog: catalog)) }
                 }
                 for t in runs[0] where !order.contains(t.stage) { order.append(t.stage) }
                 columns.append(Self.medians(runs))
@@ -117,6 +148,82 @@ struct BenchPipelineCommand: ParsableCommand {
             report(error)
             throw ExitCode(SegmentCommand.exitStatus(error))
         }
+    }
+
+    /// A model folder for `--plan-width` / `--plan-size`: the shipped plan's outputs, region
+    /// classes and normalisation, the design brief's region profiles (`ResampleProfile.thigh`,
+    /// `.calf`, `.abdomen`), the given width and input size, and a U-Net with seeded random
+    /// weights. Returns its path and the line the benchmark prints about it.
+    func writeRandomModel(from shipped: ModelPlan, into dir: String) throws -> (String, String) {
+        var plan = shipped
+        plan.architecture.baseWidth = planWidth ?? shipped.architecture.baseWidth
+        if let planSize { plan.inputSize = [planSize, planSize] }
+        let design: [Region: ResampleProfile] = [.thigh: .thigh, .calf: .calf, .abdomen: .abdomen]
+        for (name, var region) in plan.regions {
+            if let r = Region(rawValue: name), let profile = design[r] { region.profile = profile }
+            plan.regions[name] = region
+        }
+        let catalog = try LabelCatalog.load()
+        try plan.validate(against: catalog, source: "--plan-width/--plan-size")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = plan.architecture
+        let net = UNet(config: UNetConfig(inChannels: a.inChannels, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth), seed: 16)
+        try net.saveCheckpoint(to: dir + "/" + ModelFolder.weightsFile)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(plan).write(to: URL(fileURLWithPath: dir + "/" + ModelFolder.planFile))
+        let version = "random-w\(a.baseWidth)-\(plan.inputSize[0])"
+        try Data("{\"version\": \"\(version)\"}\n".utf8).write(to: URL(fileURLWithPath: dir + "/" + ModelFolder.metricsFile))
+        func mm(_ v: Double) -> String { String(format: "%g", v) }
+        let profiles = Region.allCases.compactMap { r -> String? in
+            guard let p = plan.regions[r.rawValue]?.profile else { return nil }
+            return "\(r.rawValue) \(mm(p.inPlaneSpacing)) mm" + (p.sliceSpacing.map { " × \(mm($0)) mm" } ?? "")
+        }
+        let text = "model: RANDOM WEIGHTS, TIMING ONLY: U-Net width \(a.baseWidth), depth \(a.depth), input \(plan.inputSize[0])×\(plan.inputSize[1]), "
+            + "\(plan.outputs.count) outputs, design profiles (\(profiles.joined(separator: ", "))); segmentations are speckle, island removal at its worst"
+        return (dir, text)
+    }
+
+    /// `--check-references`: runs the case's segmentation again stage by stage and compares
+    /// each fast stage with its reference twin on the same input (native argmax, island
+    /// removal, volumes, QC picture), and the result with the timed run's labels. Throws on
+    /// any difference.
+    func checkAgainstReferences(_ c: Case, pipeline: ScanSegmentation, catalog: LabelCatalog) throws -> String {
+        let image: ImageVolume
+        if c.isDICOM {
+            image = try DICOMReader.read(paths: [c.path]).series[0].result.get().image
+        } else {
+            image = try NIfTIReader.readImage(path: c.path).image
+        }
+        let seg = pipeline.segmenter
+        let channels = try seg.allowedChannels(for: c.region)
+        let ids = channels.map { Int32(seg.plan.outputs[$0].id) }
+        let prepared = try Preprocessor.prepare(image, plan: seg.plan, region: c.region)
+        let probs = SliceInference.run(prepared, classifier: seg.classifier, allowedChannels: channels, channelIDs: ids,
+                                       batchSize: seg.settings.batchSize)
+        var failures: [String] = []
+        let fast = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
+        if fast.data != NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform).data {
+            failures.append("to_native")
+        }
+        var cleaned = fast, reference = fast
+        let removed = seg.settings.islands.apply(to: &cleaned), referenceRemoved = seg.settings.islands.referenceApply(to: &reference)
+        if cleaned.data != reference.data || removed != referenceRemoved {
+            failures.append("island removal")
+        }
+        if cleaned.data != (try seg.segment(image, region: c.region)).labels.data { failures.append("segment (labels differ from the pipeline's)") }
+        let report = VolumeMeasurer.measure(cleaned, catalog: catalog, region: c.region)
+        if report != VolumeMeasurer.referenceMeasure(cleaned, catalog: catalog, region: c.region) { failures.append("volumes") }
+        let montage = QCMontage()
+        if montage.render(image: image, labels: cleaned, catalog: catalog, title: c.name)
+            != montage.referenceRender(image: image, labels: cleaned, catalog: catalog, title: c.name) {
+            failures.append("QC picture")
+        }
+        guard failures.isEmpty else {
+            throw ImagingError(.unreadable, input: c.name, reason: "fast stages differ from their reference twins: \(failures.joined(separator: ", "))",
+                               remedy: "report this as a bug; the reference twins are the specification")
+        }
+        return "reference check \(c.name): to_native, island removal, volumes, QC picture identical to their reference twins"
     }
 
     /// A phantom of `region` at the benchmark's size (fixed seed).

@@ -12,6 +12,9 @@ struct ScanSegmentation {
     let segmenter: Segmenter
     let model: ModelFolder
     let catalog: LabelCatalog
+    /// Volumes and the QC picture through their reference twins (`referenceMeasure`,
+    /// `referenceRender`, compact PNG): `segvol bench pipeline --reference-stages` only.
+    var referenceStages = false
 
     /// What one run produced.
     struct Outcome {
@@ -33,7 +36,9 @@ struct ScanSegmentation {
             timings.append(StageTiming(stage: stage, seconds: Double(now - clock) / 1e9))
             clock = now
         }
-        let report = VolumeMeasurer.measure(result.labels, catalog: catalog, region: region)
+        let report = referenceStages
+            ? VolumeMeasurer.referenceMeasure(result.labels, catalog: catalog, region: region)
+            : VolumeMeasurer.measure(result.labels, catalog: catalog, region: region)
         lap("volumes")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let classes = Set(catalog.classes(in: region).map(\.id) + report.rows.map(\.id))
@@ -46,8 +51,14 @@ struct ScanSegmentation {
         lap("write_csv")
         var perClass: [Int: Double] = [:]
         for row in report.rows { perClass[row.id, default: 0] += row.volumeML }
-        try QCMontage().write(image: image, labels: result.labels, catalog: catalog, volumesML: perClass,
-                              title: "segvol \(region.rawValue) model \(model.version)", to: directory + "/qc.png")
+        let title = "segvol \(region.rawValue) model \(model.version)"
+        if referenceStages {
+            let picture = QCMontage().referenceRender(image: image, labels: result.labels, catalog: catalog, volumesML: perClass, title: title)
+            try PNGWriter.write(picture, to: directory + "/qc.png", fast: false)
+        } else {
+            try QCMontage().write(image: image, labels: result.labels, catalog: catalog, volumesML: perClass,
+                                  title: title, to: directory + "/qc.png")
+        }
         lap("write_qc")
         return Outcome(result: result, report: report, files: ["labels.nii.gz", "volumes.csv", "qc.png"], timings: timings)
     }

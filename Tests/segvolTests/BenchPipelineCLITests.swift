@@ -24,4 +24,22 @@ import Testing
         #expect(out.stdout.contains("p95"))
         #expect(out.stdout.contains("daemon RSS: idle"))
     }
+
+    /// A random-weight design-size network (tiny here), labelled as such, with the fast stages
+    /// checked against their reference twins in the binary; then the twins timed.
+    @Test func randomPlanNetworkWithReferenceChecks() throws {
+        let args = ["bench", "pipeline", "--matrix", "64", "--slices", "4", "--repeats", "1", "--scans", "0",
+                    "--plan-width", "4", "--plan-size", "32"]
+        let out = try SegmentCLITests.run(args + ["--check-references"])
+        #expect(out.status == 0, "stderr: \(out.stderr)")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        let model = try #require(lines.first { $0.hasPrefix("model: ") })
+        #expect(model.contains("RANDOM WEIGHTS, TIMING ONLY") && model.contains("width 4") && model.contains("input 32×32"))
+        #expect(model.contains("thigh 0.78 mm") && model.contains("abdomen 1.5 mm × 3.5 mm"))
+        #expect(lines.filter { $0.hasPrefix("reference check") && $0.hasSuffix("identical to their reference twins") }.count == 4)
+        #expect(lines.contains { $0.hasPrefix("model share") })
+        let twins = try SegmentCLITests.run(args + ["--reference-stages"])
+        #expect(twins.status == 0, "stderr: \(twins.stderr)")
+        #expect(twins.stdout.contains("REFERENCE TWINS") && twins.stdout.contains("model share"))
+    }
 }

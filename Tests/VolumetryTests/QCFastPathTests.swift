@@ -1,0 +1,126 @@
+import Anatomy
+import Foundation
+import ImagingCore
+import Phantoms
+import Testing
+@testable import Volumetry
+
+/// The QC montage's fast path against its reference twin, pixel for pixel, and the fast PNG
+/// encoding read back.
+@Suite struct QCFastPathTests {
+    /// `volume` with its voxel axes permuted (storage order changes, the world stays): new
+    /// axis a is old axis `order[a]`.
+    static func permuted<T>(_ volume: Volume<T>, _ order: [Int]) -> Volume<T> {
+        let old = volume.grid.shape
+        let shape = order.map { old[$0] }
+        let a = volume.grid.affine
+        let cols = order.map { SIMD3(a[0, $0], a[1, $0], a[2, $0]) }
+        let grid = Grid(shape: shape, affine: Affine(columns: cols[0], cols[1], cols[2], origin: SIMD3(a[0, 3], a[1, 3], a[2, 3])))
+        var data = volume.data
+        for k in 0..<shape[2] { for j in 0..<shape[1] { for i in 0..<shape[0] {
+            var ijk = [0, 0, 0]
+            ijk[order[0]] = i; ijk[order[1]] = j; ijk[order[2]] = k
+            data[grid.offset(i, j, k)] = volume.data[volume.grid.offset(ijk[0], ijk[1], ijk[2])]
+        } } }
+        return Volume(grid: grid, data: data)
+    }
+
+    @Test func renderEqualsTheReferenceRender() throws {
+        var cases: [(ImageVolume, LabelVolume)] = []
+        let thigh = try volPhantom(.thigh, seed: 3, bilateral: true, matrix: [72, 48], slices: 7)
+        cases.append((thigh.image, thigh.labels))
+        let calf = try volPhantom(.calf, seed: 4, matrix: [50, 60], slices: 5, oblique: true)
+        cases.append((calf.image, calf.labels))
+        let abdomen = try volPhantom(.abdomen, seed: 5, matrix: [64, 64], slices: 4)  // CT: the HU window
+        cases.append((abdomen.image, abdomen.labels))
+        // Slice axis stored first, then second (kAxis 0 and 1), flipped display axes.
+        cases.append((Self.permuted(thigh.image, [2, 0, 1]), Self.permuted(thigh.labels, [2, 0, 1])))
+        cases.append((Self.permuted(calf.image, [1, 2, 0]), Self.permuted(calf.labels, [1, 2, 0])))
+        // Nothing labelled; a label id the catalog lacks, and a large one.
+        cases.append((thigh.image, LabelVolume(grid: thigh.labels.grid, repeating: 0)))
+        var odd = calf.labels
+        odd.data[odd.data.count / 2] = 250
+        odd.data[odd.data.count / 3] = 70_000
+        cases.append((calf.image, odd))
+        for (n, (image, labels)) in cases.enumerated() {
+            var montage = QCMontage()
+            montage.tileSize = 64 + 16 * (n % 3)
+            montage.maxTiles = [12, 5, 1][n % 3]
+            #expect(montage.chosenSlices(labels) == montage.referenceChosenSlices(labels), "case \(n)")
+            let volumes = [1: 12.5, 40: 3.25]
+            let fast = montage.render(image: image, labels: labels, catalog: volCatalog, volumesML: volumes, title: "case \(n)")
+            let reference = montage.referenceRender(image: image, labels: labels, catalog: volCatalog, volumesML: volumes, title: "case \(n)")
+            let same = fast == reference
+            let firstDifference = zip(fast.pixels, reference.pixels).enumerated().first { $0.element.0 != $0.element.1 }
+            #expect(same, "case \(n): \(fast.width)x\(fast.height) vs \(reference.width)x\(reference.height), first difference at byte \(firstDifference?.offset ?? -1)")
+        }
+    }
+
+    @Test func selectionWindowEqualsTheSortedWindow() {
+        var state: UInt64 = 8
+        for n in [1, 2, 7, 100, 101, 1000, 4099] {
+            for spread in [3, 1000] {
+                var values = (0..<n).map { _ -> Float in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    return Float(Int(state >> 40) % spread) - Float(spread / 3)
+                }
+                if n > 50 { values[n / 2] = -1000 }  // HU-looking minimum for some
+                let reference = QCMontage.referenceWindow(values)
+                var copy = values
+                let fast = QCMontage.window(&copy)
+                #expect(fast == reference, "n \(n) spread \(spread)")
+                if n > 2 { #expect(QCMontage.select(&values, 2) == values.sorted()[2]) }
+            }
+        }
+    }
+
+    @Test func fastPNGReadsBackToTheSamePixels() throws {
+        let phantom = try volPhantom(.thigh, seed: 6, matrix: [64, 64], slices: 5)
+        var montage = QCMontage()
+        montage.tileSize = 96
+        let picture = montage.render(image: phantom.image, labels: phantom.labels, catalog: volCatalog, title: "png")
+        let compact = try PNGWriter.encode(picture), fast = try PNGWriter.encode(picture, fast: true)
+        #expect(compact != fast)
+        #expect(PNGWriter.decode(compact) == picture)
+        #expect(PNGWriter.decode(fast) == picture)
+        let grey = Picture(width: 3, height: 2, channels: 1, pixels: [0, 50, 100, 150, 200, 250])
+        #expect(PNGWriter.decode(try PNGWriter.encode(grey, fast: true), channels: 1) == grey)
+        #expect(PNGWriter.decode([1, 2, 3]) == nil)
+    }
+}
+
+/// `VolumeMeasurer.measure` (parallel counts, fast side analysis) against `referenceMeasure`.
+@Suite struct VolumeFastPathTests {
+    @Test func measureEqualsTheReference() throws {
+        var cases: [(LabelVolume, Region)] = []
+        let bilateral = try volPhantom(.thigh, seed: 3, bilateral: true, matrix: [96, 64], slices: 5)
+        cases.append((bilateral.labels, .thigh))  // axis-aligned: the per-column splat
+        let oblique = try volPhantom(.thigh, seed: 4, bilateral: true, matrix: [96, 64], slices: 5, oblique: true)
+        cases.append((oblique.labels, .thigh))   // oblique: the per-voxel splat
+        cases.append(((try volPhantom(.calf, seed: 5, matrix: [64, 64], slices: 4)).labels, .calf))  // one limb
+        cases.append(((try volPhantom(.calf, seed: 6, matrix: [64, 64], slices: 4, oblique: true)).labels, .calf))
+        let abdomen = try volPhantom(.abdomen, seed: 7, matrix: [64, 64], slices: 4)
+        cases.append((abdomen.labels, .abdomen))  // trunk with bone
+        var noBone = abdomen.labels
+        let bone = VolumeTests.id("bone")
+        for o in noBone.data.indices where noBone.data[o] == bone { noBone.data[o] = 0 }
+        cases.append((noBone, .abdomen))          // trunk without bone
+        // A LAS grid, nothing labelled, and ids outside the catalog (large and negative).
+        var las = LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0)
+        for k in 0..<6 { for j in 0..<10 { for i in 3..<30 where (i + j + k) % 5 != 0 { las[i, j, k] = Int32(1 + (i * 7 + j) % 40) } } }
+        las[0, 0, 0] = 900
+        las[1, 0, 0] = -3
+        cases.append((las, .thigh))
+        cases.append((LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0), .calf))
+        for (n, (labels, region)) in cases.enumerated() {
+            let fast = VolumeMeasurer.measure(labels, catalog: volCatalog, region: region)
+            let reference = VolumeMeasurer.referenceMeasure(labels, catalog: volCatalog, region: region)
+            #expect(fast == reference, "case \(n): \(fast.sides.method) vs \(reference.sides.method)")
+            #expect(SideAnalysis.split(labels, catalog: volCatalog, region: region)
+                    == SideAnalysis.referenceSplit(labels, catalog: volCatalog, region: region), "case \(n)")
+        }
+        // The cases cover every kind of split.
+        let kinds = Set(cases.map { VolumeMeasurer.measure($0.0, catalog: volCatalog, region: $0.1).sides.kind })
+        #expect(kinds == [.bilateral, .single, .trunk])
+    }
+}
