@@ -146,6 +146,10 @@ public final class UNet {
                                            runningMean: s + u.runningMean, runningVar: s + u.runningVar, bias: p + u.bias,
                                            n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers)
             return
+        } else if forwardMode == .train && conv3x3DirectTraining {
+            // Training: the direct kernel writes z; BN needs its batch statistics first.
+            conv3x3ForwardDirect(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w,
+                                 workers: plan.workers)
         } else {
             conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
                           col: ws(plan.col), workers: plan.workers)
@@ -238,6 +242,12 @@ public final class UNet {
         batchNormReluTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: ws(b.da), out: ws(b.a), inp: ws(b.z),
                                    gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
                                    workers: plan.workers)
+        if conv3x3DirectTraining {
+            conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input,
+                                  weight: p + u.weight, n: n, ci: u.ci, co: u.co, h: h, w: w, flipped: ws(plan.flipped),
+                                  partials: ws(plan.partials), workers: plan.workers)
+            return
+        }
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
                        n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(plan.col), flipped: ws(plan.flipped),
                        partials: ws(plan.partials), workers: plan.workers)

@@ -164,7 +164,10 @@ struct UNetPlan {
         func unit(_ u: ConvUnit, _ hl: Int, _ wl: Int, into out: Int?) -> UnitBuffers {
             let count = n * u.co * hl * wl
             maxUnit = max(maxUnit, count)
-            maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
+            // The direct 3x3 kernels need no column scratch.
+            if !(training ? conv3x3DirectTraining : conv3x3DirectEnabled) {
+                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
+            }
             maxFlipped = max(maxFlipped, u.ci * u.co * 9)
             maxPartial = max(maxPartial, conv2dPartialCount(ci: u.ci, co: u.co, k: 3))
             if training {

@@ -37,6 +37,18 @@ void ck_conv3x3_bn_relu_forward_scalar(float *out, const float *inp, const float
 void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
                                int ci, int co, int h, int w, int y0, int rows);
 
+/// Weight gradient of `ck_conv3x3_forward`, ACCUMULATED (+=) into dweight (co, ci, 3, 3):
+/// dweight[o, c, ky, kx] += sum over images b < nimg and output rows y0 <= y < y0 + rows of
+/// dout[b, o, y, x] * inp[b, c, y + ky - 1, x + kx - 1] (zero outside the image), for output
+/// channels o0 <= o < o1 only. dout: nimg images (co, h, w); inp: nimg images (ci, h, w).
+/// AVX-512 kernel when available, else `ck_conv3x3_dweight_scalar`.
+void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                        int nimg, int y0, int rows, int o0, int o1);
+
+/// The portable scalar version of `ck_conv3x3_dweight` (same contract), the fallback.
+void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1);
+
 #ifdef __cplusplus
 }
 #endif
