@@ -56,11 +56,11 @@ static inline __mmask16 ck_dw_lanes(int xs, int w) {
 /// site, so every accumulator index is a constant and they all stay in registers).
 __attribute__((target("avx512f"), always_inline))
 static inline void ck_dw_row(__m512 acc[3][9], const float *drow, const float *xc, size_t hw, int w, int y,
-                             const int COB, const int KYA, const int KYB) {
-    for (int x0 = 0; x0 < w; x0 += 16) {
+                             const __mmask16 *masks, const int COB, const int KYA, const int KYB) {
+    for (int x0 = 0, v = 0; x0 < w; x0 += 16, v += 3) {
         // dout lanes past the row end are zero, so the input masks only keep the loads inside
         // the row (the zero padding of the left/right borders).
-        __mmask16 md = ck_dw_lanes(x0, w), m0 = ck_dw_lanes(x0 - 1, w), m2 = ck_dw_lanes(x0 + 1, w);
+        __mmask16 m0 = masks[v], md = masks[v + 1], m2 = masks[v + 2];
         __m512 dv[3];
         for (int j = 0; j < COB; j++) dv[j] = _mm512_maskz_loadu_ps(md, drow + j * hw + x0);
         for (int ky = KYA; ky < KYB; ky++) {
@@ -78,7 +78,7 @@ static inline void ck_dw_row(__m512 acc[3][9], const float *drow, const float *x
 /// COB output channels from o0 (a compile-time constant at each call site), every input channel.
 __attribute__((target("avx512f"), always_inline))
 static inline void ck_dw_block(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
-                               int nimg, int y0, int rows, int o0, const int COB) {
+                               int nimg, int y0, int rows, int o0, const __mmask16 *masks, const int COB) {
     const size_t hw = (size_t)h * w;
     for (int c = 0; c < ci; c++) {
         __m512 acc[3][9];
@@ -89,10 +89,10 @@ static inline void ck_dw_block(float *dweight, const float *dout, const float *i
             const float *x = inp + ((size_t)b * ci + c) * hw;
             for (int y = y0; y < y0 + rows; y++) {
                 const float *drow = d + (size_t)y * w;
-                if (y > 0 && y < h - 1) ck_dw_row(acc, drow, x, hw, w, y, COB, 0, 3);
-                else if (h == 1) ck_dw_row(acc, drow, x, hw, w, y, COB, 1, 2);
-                else if (y == 0) ck_dw_row(acc, drow, x, hw, w, y, COB, 1, 3);
-                else ck_dw_row(acc, drow, x, hw, w, y, COB, 0, 2);
+                if (y > 0 && y < h - 1) ck_dw_row(acc, drow, x, hw, w, y, masks, COB, 0, 3);
+                else if (h == 1) ck_dw_row(acc, drow, x, hw, w, y, masks, COB, 1, 2);
+                else if (y == 0) ck_dw_row(acc, drow, x, hw, w, y, masks, COB, 1, 3);
+                else ck_dw_row(acc, drow, x, hw, w, y, masks, COB, 0, 2);
             }
         }
         for (int j = 0; j < COB; j++) {
@@ -105,9 +105,17 @@ static inline void ck_dw_block(float *dweight, const float *dout, const float *i
 __attribute__((target("avx512f")))
 static void ck_conv3x3_dweight_avx512(float *dweight, const float *dout, const float *inp, int ci, int co, int h,
                                       int w, int nimg, int y0, int rows, int o0, int o1) {
+    // Per 16-pixel vector of a row: the masks of the loads at x0 - 1, x0 and x0 + 1.
+    const int nv = (w + 15) / 16;
+    __mmask16 masks[3 * nv];
+    for (int v = 0; v < nv; v++) {
+        masks[3 * v] = ck_dw_lanes(16 * v - 1, w);
+        masks[3 * v + 1] = ck_dw_lanes(16 * v, w);
+        masks[3 * v + 2] = ck_dw_lanes(16 * v + 1, w);
+    }
     int o = o0;
-    for (; o + 3 <= o1; o += 3) ck_dw_block(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o, 3);
-    for (; o < o1; o++) ck_dw_block(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o, 1);
+    for (; o + 3 <= o1; o += 3) ck_dw_block(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o, masks, 3);
+    for (; o < o1; o++) ck_dw_block(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o, masks, 1);
 }
 
 void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,

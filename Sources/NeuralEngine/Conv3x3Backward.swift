@@ -105,21 +105,24 @@ func conv3x3WeightGradient(
 func conv3x3WeightGradPartialCount(ci: Int, co: Int) -> Int { co * ci * 9 }
 
 /// Backward of a 3x3 "same" convolution with the direct kernels: the same contract as
-/// `conv2dBackward` with k = 3 (dinp overwritten when given, dweight and dbias accumulate),
+/// `conv2dBackward` with k = 3 (dinp overwritten when given, dweight and dbias accumulate;
+/// a nil dbias is skipped: `batchNormReluTrainBackward` can sum it on the way),
 /// without column scratch. flipped: (Ci, Co, 3, 3) scratch; partials: `workers` x
 /// `conv3x3WeightGradPartialCount` scratch.
 func conv3x3BackwardDirect(
-    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, flipped: UnsafeMutablePointer<Float>,
     partials: UnsafeMutablePointer<Float>, workers: Int = 1, scalar: Bool = false
 ) {
     let hw = h * w
-    // dbias (Co) += sum over images and pixels of dout; channels are the work items.
-    parallelFor(co, workers: workers) { o, _ in
+    // dbias (Co) += sum over images and pixels of dout (nil: the caller has it already).
+    if let dbias {
+        parallelFor(co, workers: workers) { o, _ in
         var s = 0.0
         for b in 0..<n { s += reduceSum(dout + (b * co + o) * hw, hw) }
         dbias[o] += Float(s)
+        }
     }
     conv3x3WeightGradient(dweight: dweight, dout: dout, inp: inp, n: n, ci: ci, co: co, h: h, w: w,
                           partials: partials, workers: workers, scalar: scalar)

@@ -241,9 +241,10 @@ public final class UNet {
         let dz = ws(plan.dz)
         batchNormReluTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: ws(b.da), out: ws(b.a), inp: ws(b.z),
                                    gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
-                                   workers: plan.workers)
+                                   dinpSum: conv3x3DirectTraining ? g + u.bias : nil, workers: plan.workers)
         if conv3x3DirectTraining {
-            conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input,
+            // The conv bias gradient (the sum of dz) came with the batch norm's backward.
+            conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: nil, dout: dz, inp: input,
                                   weight: p + u.weight, n: n, ci: u.ci, co: u.co, h: h, w: w, flipped: ws(plan.flipped),
                                   partials: ws(plan.partials), workers: plan.workers)
             return

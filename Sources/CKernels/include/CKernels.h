@@ -2,6 +2,8 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -48,6 +50,19 @@ void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int
 /// The portable scalar version of `ck_conv3x3_dweight` (same contract), the fallback.
 void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
                                int nimg, int y0, int rows, int o0, int o1);
+
+/// Training-mode batch norm + ReLU backward of ONE channel: n images, pixel i of image b at
+/// [b * stride + i], i < hw; y = the ReLU output (y > 0 passes dy), x = the batch-norm input,
+/// mu and r = the batch mean and 1/std, gamma = the scale. Overwrites
+/// dx = gamma * r * (g - mean(g) - xhat * mean(g * xhat)), g = (y > 0 ? dy : 0), xhat = (x - mu) * r,
+/// and writes out[0] = sum of g (dbeta), out[1] = sum of g * xhat (dgamma), out[2] = sum of dx.
+/// dx may alias dy. AVX-512 when available, else `ck_bn_relu_backward_scalar`.
+void ck_bn_relu_backward(float *dx, const float *dy, const float *y, const float *x, int n, size_t stride, int hw,
+                         float mu, float r, float gamma, double out[3]);
+
+/// The portable scalar version of `ck_bn_relu_backward` (same contract), the fallback.
+void ck_bn_relu_backward_scalar(float *dx, const float *dy, const float *y, const float *x, int n, size_t stride, int hw,
+                                float mu, float r, float gamma, double out[3]);
 
 #ifdef __cplusplus
 }
