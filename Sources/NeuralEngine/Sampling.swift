@@ -1,3 +1,4 @@
+internal import CKernels
 // The U-Net's resolution changes: 2x2 max-pool with stride 2 (down) and 2x2 transposed
 // convolution with stride 2 (up).
 
@@ -31,6 +32,24 @@ func maxPoolForward(
                 am[oy * wo + ox] = Int32(best)
             }
         }
+    }
+}
+
+/// Inference max-pool 2x2 (stride 2): the values of `maxPoolForward` (NaN wins) without the
+/// argmax, through the C kernel (AVX-512 when available; `scalar` forces the portable loop).
+/// out: (N, C, H/2, W/2); inp: (N, C, H, W). Work items are groups of planes.
+func maxPoolEvalForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
+    workers: Int = 1, scalar: Bool = false
+) {
+    precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
+    let planes = n * c, hw = h * w
+    let per = max(1, 16384 / max(hw, 1))  // planes per item: at least ~16k input values
+    let items = (planes + per - 1) / per
+    let kernel = scalar ? ck_maxpool2x2_scalar : ck_maxpool2x2
+    parallelFor(items, workers: workers) { item, _ in
+        let p0 = item * per, count = min(per, planes - p0)
+        kernel(out + p0 * hw / 4, inp + p0 * hw, Int32(count), Int32(h), Int32(w))
     }
 }
 

@@ -100,8 +100,13 @@ public final class UNet {
         for i in 0..<config.depth {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             doubleForward(layout.enc[i], plan.enc[i], input: x, n: n, h: hi, w: wi)
-            maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
-                           inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
+            if mode == .eval {  // no argmax: no backward follows
+                maxPoolEvalForward(out: ws(plan.pooled[i]), inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi,
+                                   workers: plan.workers)
+            } else {
+                maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
+                               inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
+            }
             x = UnsafePointer(ws(plan.pooled[i]))
         }
         let hd = h >> config.depth, wd = w >> config.depth

@@ -185,8 +185,8 @@ struct UNetPlan {
             enc.append([first, unit(layout.enc[i].second, hl, wl, into: nil)])  // the skip: kept
             pooled.append(fp.reserve(n * c * hl * wl / 4))
             dpooled.append(training ? fp.reserve(n * c * hl * wl / 4) : -1)
-            argmax.append(ints)
-            ints += n * c * hl * wl / 4
+            argmax.append(training ? ints : -1)  // inference pools without the argmax
+            if training { ints += n * c * hl * wl / 4 }
         }
         let hd = h >> config.depth, wd = w >> config.depth
         bottleneck = [unit(layout.bottleneck.first, hd, wd, into: s1), unit(layout.bottleneck.second, hd, wd, into: s2)]

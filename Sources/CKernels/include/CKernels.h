@@ -64,6 +64,13 @@ void ck_bn_relu_backward(float *dx, const float *dy, const float *y, const float
 void ck_bn_relu_backward_scalar(float *dx, const float *dy, const float *y, const float *x, int n, size_t stride, int hw,
                                 float mu, float r, float gamma, double out[3]);
 
+/// 2x2 max-pool, stride 2, of `planes` planes (h, w) (even) into (h/2, w/2): the window's
+/// maximum, NaN if the window holds a NaN; no argmax (inference). AVX-512 when available.
+void ck_maxpool2x2(float *out, const float *inp, int planes, int h, int w);
+
+/// The portable scalar version of `ck_maxpool2x2` (same contract), the fallback.
+void ck_maxpool2x2_scalar(float *out, const float *inp, int planes, int h, int w);
+
 #ifdef __cplusplus
 }
 #endif
