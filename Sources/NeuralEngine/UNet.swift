@@ -102,7 +102,7 @@ public final class UNet {
             doubleForward(layout.enc[i], plan.enc[i], input: x, n: n, h: hi, w: wi)
             if mode == .eval {  // no argmax: no backward follows
                 maxPoolEvalForward(out: ws(plan.pooled[i]), inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi,
-                                   workers: plan.workers)
+                                   workers: plan.workers, inImageStride: plan.enc[i][1].imageStride)
             } else {
                 maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
                                inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
@@ -121,10 +121,15 @@ public final class UNet {
         for i in (0..<config.depth).reversed() {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             let l = layout.up[i]
+            // A concat-free plan has the up-conv write the second half of each image of cat[i],
+            // whose first half the encoder wrote.
             upConvForward(out: ws(plan.upOut[i]), inp: u, weight: p + l.weight, bias: p + l.bias,
-                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers)
-            concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c, hw: hi * wi,
-                          workers: plan.workers)
+                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers,
+                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil)
+            if !plan.concatFree {
+                concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c,
+                              hw: hi * wi, workers: plan.workers)
+            }
             doubleForward(layout.dec[i], plan.dec[i], input: ws(plan.cat[i]), n: n, h: hi, w: wi)
             u = UnsafePointer(ws(plan.dec[i][1].a))
         }
@@ -149,7 +154,8 @@ public final class UNet {
             // training keeps im2col + GEMM for now.
             conv3x3BatchNormReluEvalDirect(out: a, inp: input, weight: p + u.weight, gamma: p + u.gamma, beta: p + u.beta,
                                            runningMean: s + u.runningMean, runningVar: s + u.runningVar, bias: p + u.bias,
-                                           n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers)
+                                           n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers,
+                                           outImageStride: b.imageStride)
             return
         } else if forwardMode == .train && conv3x3DirectTraining {
             // Training: the direct kernel writes z; BN needs its batch statistics first.
