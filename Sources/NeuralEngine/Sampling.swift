@@ -4,14 +4,31 @@ internal import CKernels
 
 /// Max-pool 2x2, stride 2. out: (N, C, H/2, W/2); inp: (N, C, H, W) with H, W even;
 /// argmax: (N, C, H/2, W/2), the flat input index (within the (H, W) plane) of each maximum.
-/// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch.
+/// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch; NaN
+/// wins. The C kernel (AVX-512 when available; `scalar` forces the portable loop);
+/// `maxPoolForwardNaive` is the reference.
 func maxPoolForward(
     out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
-    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
 ) {
     precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
+    let planes = n * c, hw = h * w
+    let per = max(1, 16384 / max(hw, 1))  // planes per item: at least ~16k input values
+    let items = (planes + per - 1) / per
+    let kernel = scalar ? ck_maxpool2x2_scalar : ck_maxpool2x2
+    parallelFor(items, workers: workers) { item, _ in
+        let p0 = item * per, count = min(per, planes - p0)
+        kernel(out + p0 * hw / 4, argmax + p0 * hw / 4, inp + p0 * hw, Int32(count), Int32(h), Int32(w))
+    }
+}
+
+/// Direct-loop reference of `maxPoolForward` (same contract, one thread).
+func maxPoolForwardNaive(
+    out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
+    n: Int, c: Int, h: Int, w: Int
+) {
     let ho = h / 2, wo = w / 2
-    parallelFor(n * c, workers: workers) { plane, _ in
+    for plane in 0..<(n * c) {
         let x = inp + plane * h * w
         let y = out + plane * ho * wo
         let am = argmax + plane * ho * wo
@@ -52,7 +69,7 @@ func maxPoolEvalForward(
     let kernel = scalar ? ck_maxpool2x2_scalar : ck_maxpool2x2
     parallelFor(n * groups, workers: workers) { item, _ in
         let b = item / groups, p0 = (item % groups) * per, count = min(per, c - p0)
-        kernel(out + (b * c + p0) * hw / 4, inp + b * inStride + p0 * hw, Int32(count), Int32(h), Int32(w))
+        kernel(out + (b * c + p0) * hw / 4, nil, inp + b * inStride + p0 * hw, Int32(count), Int32(h), Int32(w))
     }
 }
 

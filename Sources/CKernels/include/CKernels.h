@@ -65,11 +65,14 @@ void ck_bn_relu_backward_scalar(float *dx, const float *dy, const float *y, cons
                                 float mu, float r, float gamma, double out[3]);
 
 /// 2x2 max-pool, stride 2, of `planes` planes (h, w) (even) into (h/2, w/2): the window's
-/// maximum, NaN if the window holds a NaN; no argmax (inference). AVX-512 when available.
-void ck_maxpool2x2(float *out, const float *inp, int planes, int h, int w);
+/// maximum, NaN if the window holds a NaN. argmax (planes, h/2, w/2), when not NULL, gets the
+/// flat index within the input plane of the value taken: scanning (0,0), (0,1), (1,0), (1,1),
+/// a value replaces the best when larger or NaN (first maximum wins ties, as PyTorch's CPU
+/// kernel). AVX-512 when available.
+void ck_maxpool2x2(float *out, int *argmax, const float *inp, int planes, int h, int w);
 
 /// The portable scalar version of `ck_maxpool2x2` (same contract), the fallback.
-void ck_maxpool2x2_scalar(float *out, const float *inp, int planes, int h, int w);
+void ck_maxpool2x2_scalar(float *out, int *argmax, const float *inp, int planes, int h, int w);
 
 #ifdef __cplusplus
 }
