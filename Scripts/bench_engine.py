@@ -4,14 +4,18 @@ on the same shapes as `segvol bench engine`, so the engine's ratios come from on
 
     pip install torch onnx onnxruntime
     python3 Scripts/bench_engine.py --widths 16 32 --size 256 --batch 8 --threads 2 \\
-        [--segvol "segvol bench engine"]
+        [--rounds 3] [--nchw] [--segvol "segvol bench engine"]
 
 Prints per width: ms per slice for inference and one training step (forward, cross-entropy,
 backward, Adam), medians of --repeats runs after a warm-up. With --segvol the command is run
-too (its output is printed as is) so the numbers sit side by side. Run by hand, never by CI.
+per width right after the peers (`CMD --widths W`), and with --rounds R the whole sequence is
+repeated R times, interleaved, and a table of medians and per-round ratios (segvol / ONNX
+Runtime, segvol / PyTorch channels_last) ends the output: on a shared, noisy machine the
+ratios of runs taken in the same minute are what to compare. Run by hand, never by CI.
 """
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -83,6 +87,17 @@ def bench_onnx(width, size, batch, classes, repeats, threads):
         return median_ms(lambda: sess.run(None, feed), repeats) / batch
 
 
+def run_segvol(cmd, width):
+    """segvol's figures for one width: (infer ms, train ms, infer RSS GiB, train RSS GiB) or None."""
+    out = subprocess.run(f"{cmd} --widths {width}", shell=True, capture_output=True, text=True).stdout
+    m = re.search(r"inference ([0-9.]+) ms/slice.*train step ([0-9.]+) ms/slice.*"
+                  r"peak RSS inference ([0-9.]+) GiB, training ([0-9.]+) GiB", out)
+    if not m:
+        print(out)
+        return None
+    return tuple(float(g) for g in m.groups())
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--widths", type=int, nargs="+", default=[16, 32])
@@ -91,19 +106,46 @@ def main():
     p.add_argument("--classes", type=int, default=20)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--segvol", help="command that prints segvol's engine benchmark")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="interleaved rounds (peers then segvol, per width); medians and ratios at the end")
+    p.add_argument("--nchw", action="store_true", help="also time PyTorch NCHW (slow to train)")
+    p.add_argument("--segvol", help="segvol's engine benchmark command (given --widths W per width)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    rows = {w: [] for w in a.widths}
+    for r in range(a.rounds):
+        for w in a.widths:
+            nchw = bench_torch(w, a.size, a.batch, a.classes, a.repeats, False) if a.nchw else (float("nan"),) * 2
+            cl = bench_torch(w, a.size, a.batch, a.classes, a.repeats, True)
+            onnx = bench_onnx(w, a.size, a.batch, a.classes, a.repeats, a.threads)
+            eng = run_segvol(a.segvol, w) if a.segvol else None
+            print(f"round {r + 1} width {w} @{a.size} batch {a.batch}, {a.threads} threads: "
+                  f"PyTorch infer {cl[0]:.1f} (channels_last) / {nchw[0]:.1f} (NCHW) ms/slice, "
+                  f"train step {cl[1]:.1f} / {nchw[1]:.1f} ms/slice; "
+                  + (f"ONNX Runtime infer {onnx:.1f} ms/slice" if onnx is not None else "ONNX Runtime not installed")
+                  + (f"; segvol infer {eng[0]:.1f}, train {eng[1]:.1f} ms/slice, peak RSS {eng[2]:.2f} / {eng[3]:.2f} GiB"
+                     if eng else ""), flush=True)
+            rows[w].append((cl, onnx, eng))
+    if not a.segvol:
+        return
+    print("\nmedians over rounds; ratios = segvol / peer (below 1: segvol faster)")
+    print("| width | segvol infer | ONNX infer | PyTorch-CL infer | infer ÷ ONNX | infer ÷ PyTorch-CL "
+          "| segvol train | PyTorch-CL train | train ÷ PyTorch-CL | peak RSS infer / train GiB |")
     for w in a.widths:
-        nchw = bench_torch(w, a.size, a.batch, a.classes, a.repeats, False)
-        cl = bench_torch(w, a.size, a.batch, a.classes, a.repeats, True)
-        onnx = bench_onnx(w, a.size, a.batch, a.classes, a.repeats, a.threads)
-        print(f"width {w} @{a.size} batch {a.batch}, {a.threads} threads: "
-              f"PyTorch infer {cl[0]:.1f} (channels_last) / {nchw[0]:.1f} (NCHW) ms/slice, "
-              f"train step {cl[1]:.1f} / {nchw[1]:.1f} ms/slice; "
-              + (f"ONNX Runtime infer {onnx:.1f} ms/slice" if onnx is not None else "ONNX Runtime not installed"))
-    if a.segvol:
-        print(subprocess.run(a.segvol, shell=True, capture_output=True, text=True).stdout)
+        got = [(cl, onnx, eng) for cl, onnx, eng in rows[w] if eng and onnx is not None]
+        if not got:
+            continue
+        med = statistics.median
+        ei, et = med(e[0] for _, _, e in got), med(e[1] for _, _, e in got)
+        oi = med(o for _, o, _ in got)
+        ci, ct = med(c[0] for c, _, _ in got), med(c[1] for c, _, _ in got)
+        # per-round ratios (same minute), then their median: steadier than a ratio of medians
+        ri_o = med(e[0] / o for _, o, e in got)
+        ri_c = med(e[0] / c[0] for c, _, e in got)
+        rt_c = med(e[1] / c[1] for c, _, e in got)
+        rss = med(e[2] for _, _, e in got), med(e[3] for _, _, e in got)
+        print(f"| {w} | {ei:.1f} | {oi:.1f} | {ci:.1f} | {ri_o:.2f} | {ri_c:.2f} | {et:.1f} | {ct:.1f} | {rt_c:.2f} "
+              f"| {rss[0]:.2f} / {rss[1]:.2f} |")
 
 
 if __name__ == "__main__":

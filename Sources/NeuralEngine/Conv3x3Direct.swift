@@ -48,14 +48,17 @@ func conv3x3ForwardDirect(
 /// ReLU, fused: out = max(0, (conv + bias - runningMean) * gamma / sqrt(runningVar + eps) + beta),
 /// the same maths as `batchNormReluEvalForward` with `inputBias: bias`, without writing the
 /// convolution result. All per-channel pointers hold Co values; bias may be nil.
+/// outImageStride: floats from one output image to the next (default Co*H*W; larger when
+/// writing into one half of a concatenation buffer).
 /// `scalar` forces the portable C loop (tests).
 func conv3x3BatchNormReluEvalDirect(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
     runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
+    n: Int, ci: Int, co: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false, outImageStride: Int? = nil
 ) {
     let hw = h * w
+    let outStride = outImageStride ?? co * hw
     let rows = max(1, min(h, conv3x3DirectItemPixels / max(w, 1)))
     let chunks = (h + rows - 1) / rows
     let kernel = scalar ? ck_conv3x3_bn_relu_forward_scalar : ck_conv3x3_bn_relu_forward
@@ -64,7 +67,7 @@ func conv3x3BatchNormReluEvalDirect(
     withUnsafePointer(to: &bn) { bnp in
         parallelFor(n * chunks, workers: workers) { item, _ in
             let b = item / chunks, y0 = (item % chunks) * rows
-            kernel(out + b * co * hw, inp + b * ci * hw, weight, bnp, Int32(ci), Int32(co), Int32(h), Int32(w),
+            kernel(out + b * outStride, inp + b * ci * hw, weight, bnp, Int32(ci), Int32(co), Int32(h), Int32(w),
                    Int32(y0), Int32(min(rows, h - y0)))
         }
     }

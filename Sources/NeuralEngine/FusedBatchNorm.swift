@@ -1,3 +1,5 @@
+internal import CKernels
+
 // Batch norm fused with the ReLU that follows it in every U-Net unit: one pass fewer over the
 // activations in each direction. The unfused kernels in BatchNorm.swift and Pointwise.swift are
 // the reference these are tested against. Work items are channels. Reductions use the SIMD
@@ -73,35 +75,27 @@ private func affineRelu(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Flo
 /// Backward of `batchNormReluTrainForward`. dinp: (N, C, H, W), overwritten (may alias dout);
 /// dgamma, dbeta: (C), accumulate; dout: dL/d(ReLU output); out: the ReLU output (out > 0 is
 /// the mask); inp: the batch-norm input; mean, rstd: (C) from the forward.
+/// dinpSum (C), when given, accumulates the sum over images and pixels of dinp per channel
+/// (the bias gradient of the convolution before, without another pass). One C kernel per
+/// channel (Sources/CKernels/batchnorm.c, AVX-512 or the portable loop; `scalar` forces the
+/// latter, for tests).
 func batchNormReluTrainBackward(
     dinp: UnsafeMutablePointer<Float>, dgamma: UnsafeMutablePointer<Float>, dbeta: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, out: UnsafePointer<Float>, inp: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-    n: Int, c: Int, hw: Int, workers: Int = 1
+    n: Int, c: Int, hw: Int, dinpSum: UnsafeMutablePointer<Float>? = nil, workers: Int = 1, scalar: Bool = false
 ) {
-    let m = Double(n * hw)
+    let kernel = scalar ? ck_bn_relu_backward_scalar : ck_bn_relu_backward
     parallelFor(c, workers: workers) { ch, _ in
-        let mu = mean[ch], r = rstd[ch]
-        var sumDy = 0.0, sumDyXhat = 0.0
-        for b in 0..<n {
-            let o = (b * c + ch) * hw
-            let (sd, sdx) = reduceMaskedSums(dy: dout + o, y: out + o, x: inp + o, hw, mu: mu)
-            sumDy += sd
-            sumDyXhat += sdx * Double(r)
-        }
-        dgamma[ch] += Float(sumDyXhat)
-        dbeta[ch] += Float(sumDy)
-        // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dy masked by the ReLU
-        let k = gamma[ch] * r
-        let meanDy = Float(sumDy / m)
-        let meanDyXhat = Float(sumDyXhat / m)
-        for b in 0..<n {
-            let o = (b * c + ch) * hw
-            let x = inp + o, dy = dout + o, y = out + o, dx = dinp + o
-            for i in 0..<hw {
-                let g = y[i] > 0 ? dy[i] : 0
-                dx[i] = k * (g - meanDy - (x[i] - mu) * r * meanDyXhat)
+        let o = ch * hw
+        var sums: (Double, Double, Double) = (0, 0, 0)
+        withUnsafeMutablePointer(to: &sums) {
+            $0.withMemoryRebound(to: Double.self, capacity: 3) { s in
+                kernel(dinp + o, dout + o, out + o, inp + o, Int32(n), c * hw, Int32(hw), mean[ch], rstd[ch], gamma[ch], s)
             }
         }
+        dbeta[ch] += Float(sums.0)
+        dgamma[ch] += Float(sums.1)
+        dinpSum?[ch] += Float(sums.2)
     }
 }

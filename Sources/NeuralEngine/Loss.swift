@@ -60,28 +60,44 @@ public struct CrossEntropyLoss: SegmentationLoss, Sendable {
             precondition(target[i] >= 0 && Int(target[i]) < c, "label \(target[i]) outside 0..<\(c)")
             labelled += 1
         }
-        dlogits.update(repeating: 0, count: shape.count)
-        guard labelled > 0 else { return 0 }
+        guard labelled > 0 else {
+            dlogits.update(repeating: 0, count: shape.count)
+            return 0
+        }
         let inv = 1 / Float(labelled)
-        var total = 0.0
-        for b in 0..<shape.n {
-            let x = logits + b * c * hw
-            let dx = dlogits + b * c * hw
-            for p in 0..<hw {
-                let t = target[b * hw + p]
-                if t == ignoreIndex { continue }
-                var mx = -Float.infinity
-                for ch in 0..<c { mx = max(mx, x[ch * hw + p]) }
-                var sum: Float = 0
-                for ch in 0..<c { sum += expf(x[ch * hw + p] - mx) }
-                let logSum = logf(sum)
-                // -log softmax[t] = (logsumexp - x_t)
-                total += Double(logSum + mx - x[Int(t) * hw + p])
-                for ch in 0..<c {
-                    dx[ch * hw + p] = expf(x[ch * hw + p] - mx - logSum) * inv
+        let ignore = ignoreIndex
+        // Images are the work items (the engine's workers); each writes its own dlogits and its
+        // own loss sum, added in image order (the same total for any worker count).
+        let total = withUnsafeTemporaryAllocation(of: Double.self, capacity: shape.n) { sums in
+            parallelFor(shape.n, workers: EngineThreads.threadCount) { b, _ in
+                let x = logits + b * c * hw
+                let dx = dlogits + b * c * hw
+                var imageTotal = 0.0
+                for p in 0..<hw {
+                    let t = target[b * hw + p]
+                    if t == ignore {
+                        for ch in 0..<c { dx[ch * hw + p] = 0 }
+                        continue
+                    }
+                    var mx = -Float.infinity
+                    for ch in 0..<c { mx = max(mx, x[ch * hw + p]) }
+                    var sum: Float = 0
+                    for ch in 0..<c {
+                        let e = expf(x[ch * hw + p] - mx)
+                        dx[ch * hw + p] = e
+                        sum += e
+                    }
+                    // -log softmax[t] = (logsumexp - x_t); dL/dx = softmax / labelled, minus 1/labelled at t
+                    imageTotal += Double(logf(sum) + mx - x[Int(t) * hw + p])
+                    let scale = inv / sum
+                    for ch in 0..<c { dx[ch * hw + p] *= scale }
+                    dx[Int(t) * hw + p] -= inv
                 }
-                dx[Int(t) * hw + p] -= inv
+                sums[b] = imageTotal
             }
+            var total = 0.0
+            for b in 0..<shape.n { total += sums[b] }
+            return total
         }
         return total / Double(labelled)
     }

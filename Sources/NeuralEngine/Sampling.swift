@@ -1,16 +1,34 @@
+internal import CKernels
 // The U-Net's resolution changes: 2x2 max-pool with stride 2 (down) and 2x2 transposed
 // convolution with stride 2 (up).
 
 /// Max-pool 2x2, stride 2. out: (N, C, H/2, W/2); inp: (N, C, H, W) with H, W even;
 /// argmax: (N, C, H/2, W/2), the flat input index (within the (H, W) plane) of each maximum.
-/// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch.
+/// Ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in PyTorch; NaN
+/// wins. The C kernel (AVX-512 when available; `scalar` forces the portable loop);
+/// `maxPoolForwardNaive` is the reference.
 func maxPoolForward(
     out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
-    n: Int, c: Int, h: Int, w: Int, workers: Int = 1
+    n: Int, c: Int, h: Int, w: Int, workers: Int = 1, scalar: Bool = false
 ) {
     precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
+    let planes = n * c, hw = h * w
+    let per = max(1, 16384 / max(hw, 1))  // planes per item: at least ~16k input values
+    let items = (planes + per - 1) / per
+    let kernel = scalar ? ck_maxpool2x2_scalar : ck_maxpool2x2
+    parallelFor(items, workers: workers) { item, _ in
+        let p0 = item * per, count = min(per, planes - p0)
+        kernel(out + p0 * hw / 4, argmax + p0 * hw / 4, inp + p0 * hw, Int32(count), Int32(h), Int32(w))
+    }
+}
+
+/// Direct-loop reference of `maxPoolForward` (same contract, one thread).
+func maxPoolForwardNaive(
+    out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, inp: UnsafePointer<Float>,
+    n: Int, c: Int, h: Int, w: Int
+) {
     let ho = h / 2, wo = w / 2
-    parallelFor(n * c, workers: workers) { plane, _ in
+    for plane in 0..<(n * c) {
         let x = inp + plane * h * w
         let y = out + plane * ho * wo
         let am = argmax + plane * ho * wo
@@ -31,6 +49,27 @@ func maxPoolForward(
                 am[oy * wo + ox] = Int32(best)
             }
         }
+    }
+}
+
+/// Inference max-pool 2x2 (stride 2): the values of `maxPoolForward` (NaN wins) without the
+/// argmax, through the C kernel (AVX-512 when available; `scalar` forces the portable loop).
+/// out: (N, C, H/2, W/2); inp: (N, C, H, W). Work items are groups of planes.
+/// inImageStride: floats from one input image to the next (default C*H*W; larger when the
+/// input is the first half of a concatenation buffer).
+func maxPoolEvalForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
+    workers: Int = 1, scalar: Bool = false, inImageStride: Int? = nil
+) {
+    precondition(h % 2 == 0 && w % 2 == 0, "max-pool 2x2 needs even height and width, got \(h)x\(w)")
+    let hw = h * w
+    let inStride = inImageStride ?? c * hw
+    let per = min(c, max(1, 16384 / max(hw, 1)))  // planes per item: at least ~16k input values
+    let groups = (c + per - 1) / per
+    let kernel = scalar ? ck_maxpool2x2_scalar : ck_maxpool2x2
+    parallelFor(n * groups, workers: workers) { item, _ in
+        let b = item / groups, p0 = (item % groups) * per, count = min(per, c - p0)
+        kernel(out + (b * c + p0) * hw / 4, nil, inp + b * inStride + p0 * hw, Int32(count), Int32(h), Int32(w))
     }
 }
 
@@ -58,10 +97,12 @@ func maxPoolBackward(
 func upConvForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>, workers: Int = 1
+    n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>, workers: Int = 1,
+    outImageStride: Int? = nil
 ) {
     let hw = h * w
     let w2 = 2 * w
+    let outStride = outImageStride ?? co * 4 * hw
     let (rows, chunks) = upConvChunks(n: n, h: h, workers: workers)
     parallelFor(n * chunks, workers: workers) { item, worker in
         let b = item / chunks, y0 = (item % chunks) * rows
@@ -72,7 +113,7 @@ func upConvForward(
         // col (Co*4, r*W) = weight^T (Co*4, Ci) x inp_b[:, rows] (Ci, r*W)
         sgemm(transA: true, transB: false, m: co * 4, n: ld, k: ci, alpha: 1, a: weight, lda: co * 4,
               b: inp + b * ci * hw + y0 * w, ldb: hw, beta: 0, c: col, ldc: ld)
-        let outB = out + b * co * 4 * hw
+        let outB = out + b * outStride
         for o in 0..<co {
             let bo = bias[o]
             let dst = outB + o * 4 * hw

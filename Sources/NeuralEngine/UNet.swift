@@ -100,8 +100,13 @@ public final class UNet {
         for i in 0..<config.depth {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             doubleForward(layout.enc[i], plan.enc[i], input: x, n: n, h: hi, w: wi)
-            maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
-                           inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
+            if mode == .eval {  // no argmax: no backward follows
+                maxPoolEvalForward(out: ws(plan.pooled[i]), inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi,
+                                   workers: plan.workers, inImageStride: plan.enc[i][1].imageStride)
+            } else {
+                maxPoolForward(out: ws(plan.pooled[i]), argmax: argmaxBuffer + plan.argmax[i],
+                               inp: ws(plan.enc[i][1].a), n: n, c: c, h: hi, w: wi, workers: plan.workers)
+            }
             x = UnsafePointer(ws(plan.pooled[i]))
         }
         let hd = h >> config.depth, wd = w >> config.depth
@@ -116,10 +121,15 @@ public final class UNet {
         for i in (0..<config.depth).reversed() {
             let hi = h >> i, wi = w >> i, c = config.width(level: i)
             let l = layout.up[i]
+            // A concat-free plan has the up-conv write the second half of each image of cat[i],
+            // whose first half the encoder wrote.
             upConvForward(out: ws(plan.upOut[i]), inp: u, weight: p + l.weight, bias: p + l.bias,
-                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers)
-            concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c, hw: hi * wi,
-                          workers: plan.workers)
+                          n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers,
+                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil)
+            if !plan.concatFree {
+                concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c,
+                              hw: hi * wi, workers: plan.workers)
+            }
             doubleForward(layout.dec[i], plan.dec[i], input: ws(plan.cat[i]), n: n, h: hi, w: wi)
             u = UnsafePointer(ws(plan.dec[i][1].a))
         }
@@ -144,8 +154,13 @@ public final class UNet {
             // training keeps im2col + GEMM for now.
             conv3x3BatchNormReluEvalDirect(out: a, inp: input, weight: p + u.weight, gamma: p + u.gamma, beta: p + u.beta,
                                            runningMean: s + u.runningMean, runningVar: s + u.runningVar, bias: p + u.bias,
-                                           n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers)
+                                           n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers,
+                                           outImageStride: b.imageStride)
             return
+        } else if forwardMode == .train && conv3x3DirectTraining {
+            // Training: the direct kernel writes z; BN needs its batch statistics first.
+            conv3x3ForwardDirect(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w,
+                                 workers: plan.workers)
         } else {
             conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
                           col: ws(plan.col), workers: plan.workers)
@@ -237,7 +252,14 @@ public final class UNet {
         let dz = ws(plan.dz)
         batchNormReluTrainBackward(dinp: dz, dgamma: g + u.gamma, dbeta: g + u.beta, dout: ws(b.da), out: ws(b.a), inp: ws(b.z),
                                    gamma: p + u.gamma, mean: ws(b.mean), rstd: ws(b.rstd), n: n, c: u.co, hw: h * w,
-                                   workers: plan.workers)
+                                   dinpSum: conv3x3DirectTraining ? g + u.bias : nil, workers: plan.workers)
+        if conv3x3DirectTraining {
+            // The conv bias gradient (the sum of dz) came with the batch norm's backward.
+            conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: nil, dout: dz, inp: input,
+                                  weight: p + u.weight, n: n, ci: u.ci, co: u.co, h: h, w: w, flipped: ws(plan.flipped),
+                                  partials: ws(plan.partials), workers: plan.workers)
+            return
+        }
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,
                        n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3, col: ws(plan.col), flipped: ws(plan.flipped),
                        partials: ws(plan.partials), workers: plan.workers)

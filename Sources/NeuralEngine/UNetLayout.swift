@@ -116,6 +116,9 @@ struct UnitBuffers {
     let z: Int, a: Int, da: Int
     /// mean, rstd: batch statistics (Co)
     let mean: Int, rstd: Int
+    /// Floats from one image of `a` to the next: Co*H*W, or 2*Co*H*W when `a` is the first
+    /// half of a concatenation buffer (an encoder output in a concat-free inference plan).
+    var imageStride = 0
 }
 
 /// Every buffer one forward (and, for training, backward) pass needs for a batch shape,
@@ -144,6 +147,9 @@ struct UNetPlan {
     var flipped = -1                   // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
     var partials = -1                  // scratch: workers x largest weight+bias gradient (backward)
     var floatCount = 0, intCount = 0
+    /// Inference writes the encoder outputs and up-conv outputs straight into per-level
+    /// concatenation buffers (no concat copy); needs the direct conv kernel's output stride.
+    var concatFree = false
 
     init(config: UNetConfig, layout: UNetLayout, n: Int, h: Int, w: Int, training: Bool, workers: Int) {
         precondition(h % config.sizeMultiple == 0 && w % config.sizeMultiple == 0,
@@ -160,30 +166,46 @@ struct UNetPlan {
         // Inference: two buffers the size of the largest level's activation, ping-ponged.
         let levelMax = n * config.width(level: 0) * h * w
         let s1 = training ? -1 : fp.reserve(levelMax), s2 = training ? -1 : fp.reserve(levelMax)
-        let sharedCat = training ? -1 : fp.reserve(2 * levelMax)
+        let concatFree = !training && conv3x3DirectEnabled
+        self.concatFree = concatFree
+        let sharedCat = training || concatFree ? -1 : fp.reserve(2 * levelMax)
+        // Concat-free inference: level i's buffer (N, 2 c_i, H_i, W_i), planned up front.
+        var levelCat: [Int] = []
         func unit(_ u: ConvUnit, _ hl: Int, _ wl: Int, into out: Int?) -> UnitBuffers {
             let count = n * u.co * hl * wl
             maxUnit = max(maxUnit, count)
-            maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
+            // The direct 3x3 kernels need no column scratch.
+            if !(training ? conv3x3DirectTraining : conv3x3DirectEnabled) {
+                maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
+            }
             maxFlipped = max(maxFlipped, u.ci * u.co * 9)
             maxPartial = max(maxPartial, conv2dPartialCount(ci: u.ci, co: u.co, k: 3))
             if training {
                 return UnitBuffers(z: fp.reserve(count), a: fp.reserve(count), da: fp.reserve(count),
-                                   mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
+                                   mean: fp.reserve(u.co), rstd: fp.reserve(u.co), imageStride: u.co * hl * wl)
             }
             // Inference: conv, BN and ReLU all write one buffer in place.
             let a = out ?? fp.reserve(count)
-            return UnitBuffers(z: a, a: a, da: -1, mean: fp.reserve(u.co), rstd: fp.reserve(u.co))
+            return UnitBuffers(z: a, a: a, da: -1, mean: fp.reserve(u.co), rstd: fp.reserve(u.co), imageStride: u.co * hl * wl)
         }
         input = fp.reserve(n * config.inChannels * h * w)
         for i in 0..<config.depth {
             let hl = h >> i, wl = w >> i, c = config.width(level: i)
             let first = unit(layout.enc[i].first, hl, wl, into: s1)
-            enc.append([first, unit(layout.enc[i].second, hl, wl, into: nil)])  // the skip: kept
+            if concatFree {
+                // the skip: the first half of each image of the level's concatenation buffer
+                let cat = fp.reserve(n * 2 * c * hl * wl)
+                levelCat.append(cat)
+                var second = unit(layout.enc[i].second, hl, wl, into: cat)
+                second.imageStride = 2 * c * hl * wl
+                enc.append([first, second])
+            } else {
+                enc.append([first, unit(layout.enc[i].second, hl, wl, into: nil)])  // the skip: kept
+            }
             pooled.append(fp.reserve(n * c * hl * wl / 4))
             dpooled.append(training ? fp.reserve(n * c * hl * wl / 4) : -1)
-            argmax.append(ints)
-            ints += n * c * hl * wl / 4
+            argmax.append(training ? ints : -1)  // inference pools without the argmax
+            if training { ints += n * c * hl * wl / 4 }
         }
         let hd = h >> config.depth, wd = w >> config.depth
         bottleneck = [unit(layout.bottleneck.first, hd, wd, into: s1), unit(layout.bottleneck.second, hd, wd, into: s2)]
@@ -206,9 +228,9 @@ struct UNetPlan {
             let hw = hl * wl
             maxCol = max(maxCol, c * 4 * hw / 4)
             maxPartial = max(maxPartial, 2 * c * c * 4 + c)
-            upOut[i] = training ? fp.reserve(n * c * hw) : other
+            upOut[i] = training ? fp.reserve(n * c * hw) : concatFree ? levelCat[i] + c * hw : other
             dUpOut[i] = training ? fp.reserve(n * c * hw) : -1
-            cat[i] = training ? fp.reserve(n * 2 * c * hw) : sharedCat
+            cat[i] = training ? fp.reserve(n * 2 * c * hw) : concatFree ? levelCat[i] : sharedCat
             dcat[i] = training ? fp.reserve(n * 2 * c * hw) : -1
             dec[i] = [unit(layout.dec[i].first, hl, wl, into: training ? nil : other),
                       unit(layout.dec[i].second, hl, wl, into: training ? nil : current)]

@@ -2,6 +2,8 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,6 +38,41 @@ void ck_conv3x3_bn_relu_forward_scalar(float *out, const float *inp, const float
 /// The portable scalar version of `ck_conv3x3_forward` (same contract), the fallback.
 void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
                                int ci, int co, int h, int w, int y0, int rows);
+
+/// Weight gradient of `ck_conv3x3_forward`, ACCUMULATED (+=) into dweight (co, ci, 3, 3):
+/// dweight[o, c, ky, kx] += sum over images b < nimg and output rows y0 <= y < y0 + rows of
+/// dout[b, o, y, x] * inp[b, c, y + ky - 1, x + kx - 1] (zero outside the image), for output
+/// channels o0 <= o < o1 only. dout: nimg images (co, h, w); inp: nimg images (ci, h, w).
+/// AVX-512 kernel when available, else `ck_conv3x3_dweight_scalar`.
+void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                        int nimg, int y0, int rows, int o0, int o1);
+
+/// The portable scalar version of `ck_conv3x3_dweight` (same contract), the fallback.
+void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1);
+
+/// Training-mode batch norm + ReLU backward of ONE channel: n images, pixel i of image b at
+/// [b * stride + i], i < hw; y = the ReLU output (y > 0 passes dy), x = the batch-norm input,
+/// mu and r = the batch mean and 1/std, gamma = the scale. Overwrites
+/// dx = gamma * r * (g - mean(g) - xhat * mean(g * xhat)), g = (y > 0 ? dy : 0), xhat = (x - mu) * r,
+/// and writes out[0] = sum of g (dbeta), out[1] = sum of g * xhat (dgamma), out[2] = sum of dx.
+/// dx may alias dy. AVX-512 when available, else `ck_bn_relu_backward_scalar`.
+void ck_bn_relu_backward(float *dx, const float *dy, const float *y, const float *x, int n, size_t stride, int hw,
+                         float mu, float r, float gamma, double out[3]);
+
+/// The portable scalar version of `ck_bn_relu_backward` (same contract), the fallback.
+void ck_bn_relu_backward_scalar(float *dx, const float *dy, const float *y, const float *x, int n, size_t stride, int hw,
+                                float mu, float r, float gamma, double out[3]);
+
+/// 2x2 max-pool, stride 2, of `planes` planes (h, w) (even) into (h/2, w/2): the window's
+/// maximum, NaN if the window holds a NaN. argmax (planes, h/2, w/2), when not NULL, gets the
+/// flat index within the input plane of the value taken: scanning (0,0), (0,1), (1,0), (1,1),
+/// a value replaces the best when larger or NaN (first maximum wins ties, as PyTorch's CPU
+/// kernel). AVX-512 when available.
+void ck_maxpool2x2(float *out, int *argmax, const float *inp, int planes, int h, int w);
+
+/// The portable scalar version of `ck_maxpool2x2` (same contract), the fallback.
+void ck_maxpool2x2_scalar(float *out, int *argmax, const float *inp, int planes, int h, int w);
 
 #ifdef __cplusplus
 }
