@@ -32,11 +32,14 @@ extension TrainCommand {
         var settings = Self.settings(loaded.retrain)
         if let steps { settings.steps = steps }
         if let maxMinutes { settings.maxMinutes = maxMinutes }
-        var run = RetrainRun(store: DatasetStore(root: paths.dataset),
-                             phantomData: loaded.retrain.phantomData.isEmpty ? nil : loaded.retrain.phantomData,
+        // "builtin": the default model's phantom set, generated once into state/phantom-data/.
+        let phantomData = try PhantomTrainingSet.resolve(setting: loaded.retrain.phantomData, stateDirectory: paths.state,
+                                                         catalog: catalog, log: { line in logger.notice("\(line)") })
+        var run = RetrainRun(store: DatasetStore(root: paths.dataset), phantomData: phantomData,
                              currentModel: current, runsDirectory: paths.state + "/retrain", settings: settings, catalog: catalog)
         run.threadCount = threads
         run.log = { line in logger.notice("\(line)") }
+        run.crashPoint = ProcessInfo.processInfo.environment[ModelRegistry.crashEnvironmentKey]
         // The registry's gate decides on the candidate (docs/retraining.md).
         let registry = ModelRegistry(directory: SitePaths.models(loaded))
         let tolerances = GateTolerances(loaded.retrain)
