@@ -100,13 +100,17 @@ public enum PhantomTrainingSet {
     public static func resolve(setting: String, stateDirectory: String, catalog: LabelCatalog,
                                members: [DefaultTrainingSet.Member] = DefaultTrainingSet.members(),
                                log: (String) -> Void = { _ in }) throws(ImagingError) -> String? {
+        let directory = folder(setting: setting, stateDirectory: stateDirectory)
+        if setting == builtinSetting, let directory { try ensure(directory: directory, catalog: catalog, members: members, log: log) }
+        return directory
+    }
+
+    /// The folder `retrain.phantom_data` names, without generating anything (see `resolve`).
+    public static func folder(setting: String, stateDirectory: String) -> String? {
         switch setting {
-        case "": return nil
-        case builtinSetting:
-            let directory = stateDirectory + "/phantom-data"
-            try ensure(directory: directory, catalog: catalog, members: members, log: log)
-            return directory
-        default: return setting
+        case "": nil
+        case builtinSetting: stateDirectory + "/phantom-data"
+        default: setting
         }
     }
 

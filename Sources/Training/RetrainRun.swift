@@ -36,6 +36,9 @@ public struct RetrainRun {
     /// Test hook (`SEGVOL_TEST_CRASH_AT`, as the registry's): `retrain-decided` kills the
     /// process with SIGKILL right after the decision is recorded, before `result.json`.
     public var crashPoint: String?
+    /// Called once a run has work to do, before the phantom data is read (the command
+    /// generates the builtin set here, so a night with nothing to do generates nothing).
+    public var preparePhantomData: (() throws(ImagingError) -> Void)?
 
     public init(store: DatasetStore, phantomData: String?, currentModel: String, runsDirectory: String,
                 settings: RetrainSettings, catalog: LabelCatalog) {
@@ -91,6 +94,7 @@ public struct RetrainRun {
         log("retraining model \(parent.version): \(newCases.count) new of \(index.cases.count) stored case(s); run \(runFolder)")
 
         var cases: [TrainingCase] = []
+        try preparePhantomData?()
         if let phantomData { cases += try TrainingCase.discover(in: phantomData, catalog: catalog) }
         let guardNames = Set(cases.map(\.name))
         let storeCases = try TrainingCase.discover(in: store.casesDirectory, catalog: catalog)

@@ -32,11 +32,16 @@ extension TrainCommand {
         var settings = Self.settings(loaded.retrain)
         if let steps { settings.steps = steps }
         if let maxMinutes { settings.maxMinutes = maxMinutes }
-        // "builtin": the default model's phantom set, generated once into state/phantom-data/.
-        let phantomData = try PhantomTrainingSet.resolve(setting: loaded.retrain.phantomData, stateDirectory: paths.state,
-                                                         catalog: catalog, log: { line in logger.notice("\(line)") })
-        var run = RetrainRun(store: DatasetStore(root: paths.dataset), phantomData: phantomData,
+        let setting = loaded.retrain.phantomData
+        var run = RetrainRun(store: DatasetStore(root: paths.dataset),
+                             phantomData: PhantomTrainingSet.folder(setting: setting, stateDirectory: paths.state),
                              currentModel: current, runsDirectory: paths.state + "/retrain", settings: settings, catalog: catalog)
+        // "builtin": the default model's phantom set, generated once into state/phantom-data/
+        // by the first run that has work to do.
+        run.preparePhantomData = { () throws(ImagingError) in
+            _ = try PhantomTrainingSet.resolve(setting: setting, stateDirectory: paths.state, catalog: catalog,
+                                               log: { line in logger.notice("\(line)") })
+        }
         run.threadCount = threads
         run.log = { line in logger.notice("\(line)") }
         run.crashPoint = ProcessInfo.processInfo.environment[ModelRegistry.crashEnvironmentKey]
