@@ -64,7 +64,8 @@ extension TrainCommand {
             logger.notice("retraining interrupted at step \(step); the next `segvol train` resumes \(folder)")
             throw ExitCode(Self.interruptedStatus)
         case .finished(let result):
-            print("candidate \(result.decision ?? "not decided"); comparison in \(result.runFolder)/report.md")
+            let origin = result.validationGuardCases.map { " (\(result.validationSiteCases ?? 0) from the site, \($0) from the phantom guard set)" } ?? ""
+            print("candidate \(result.decision ?? "not decided"); \(result.validationCases) validation case(s)\(origin); comparison in \(result.runFolder)/report.md")
         }
     }
 

@@ -145,7 +145,7 @@ import Testing
         let second = try CLITests.run(["train", "--config", config, "--threads", "1"])
         #expect(second.status == 0 && second.stderr.contains("was decided before it was stopped"), "\(second.stderr)")
         #expect(!second.stderr.contains("model promoted") && !second.stderr.contains("model rejected"), "\(second.stderr)")
-        #expect(second.stdout.contains("as version"), "\(second.stdout)")
+        #expect(second.stdout.contains("as version") && second.stdout.contains("1 validation case(s) (0 from the site, 1 from the phantom guard set)"), "\(second.stdout)")
         let after = try CLITests.run(["models", "list", "--config", config])
         #expect(before.status == 0 && after.stdout == before.stdout, "\(before.stdout)\n---\n\(after.stdout)")
         #expect(FileManager.default.fileExists(atPath: "\(runs)/\(run)/result.json"))
