@@ -174,7 +174,7 @@ public struct RetrainRun {
         } else if let decide {
             result.decision = try decide(result)
             // Durable before anything else: a run killed from here on reports this decision.
-            try writeDurably(prettyJSON(result), to: candidate.runFolder + "/" + Self.decisionFile)
+            try writeDurably(Self.decisionJSON(result), to: candidate.runFolder + "/" + Self.decisionFile)
             if crashPoint == "retrain-decided" { kill(getpid(), SIGKILL) }
         }
         try writeReport(result)
@@ -187,7 +187,18 @@ public struct RetrainRun {
 
     /// The result recorded in `runFolder/decided.json`, if the gate already decided there.
     public static func recordedDecision(runFolder: String) -> RetrainResult? {
-        FileManager.default.contents(atPath: runFolder + "/" + decisionFile).flatMap { try? JSONDecoder().decode(RetrainResult.self, from: $0) }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return FileManager.default.contents(atPath: runFolder + "/" + decisionFile).flatMap { try? decoder.decode(RetrainResult.self, from: $0) }
+    }
+
+    /// decided.json's bytes: a diverged candidate's NaN scores are written as "nan", so the
+    /// record is never lost to an encoding failure.
+    static func decisionJSON(_ result: RetrainResult) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return ((try? encoder.encode(result)).map(Array.init) ?? []) + [10]
     }
 
     /// report.md, then result.json (which marks the run done).

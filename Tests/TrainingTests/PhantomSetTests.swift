@@ -1,6 +1,7 @@
 import Anatomy
 import Foundation
 import ImagingCore
+import NIfTIIO
 import Phantoms
 import Testing
 @testable import Training
@@ -122,5 +123,22 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: result.runFolder + "/result.json"))
         guard case .nothingToDo(let why) = try run.run() else { Issue.record("decided twice"); return }
         #expect(why.contains("already retrained") && asked == 1)
+    }
+}
+
+extension GuardSetRetrainTests {
+    /// A diverged candidate (NaN scores) still leaves a readable decision record.
+    @Test func decisionRecordKeepsNaNScores() throws {
+        let dir = Fixtures.temporaryDirectory("decided")
+        defer { Fixtures.remove(dir) }
+        let nan = ValidationResult(classDice: ["bone": .nan], meanDice: .nan, classVolumeErrorPercent: [:], medianAbsVolumeErrorPercent: nil, cases: [])
+        let ok = ValidationResult(classDice: ["bone": 0.5], meanDice: 0.5, classVolumeErrorPercent: [:], medianAbsVolumeErrorPercent: 12, cases: [])
+        let result = RetrainResult(parentModel: "v1", parentPath: "/m/v1", candidate: dir + "/candidate", runFolder: dir, status: .completed,
+                                   steps: 3, seconds: 1, loss: "xent", storeSnapshot: "s", storeCases: 1, newCases: ["h"], dataSnapshotHash: "d",
+                                   validationCases: 2, validationSubjects: 2, current: ok, candidateResult: nan, meanDiceChange: .nan,
+                                   finishedAt: "t", decision: "rejected as version v2")
+        try DurableFile.write(RetrainRun.decisionJSON(result), to: dir + "/" + RetrainRun.decisionFile)
+        let back = try #require(RetrainRun.recordedDecision(runFolder: dir))
+        #expect(back.decision == "rejected as version v2" && back.candidateResult.meanDice.isNaN && back.current.meanDice == 0.5)
     }
 }
