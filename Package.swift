@@ -74,7 +74,7 @@ let package = Package(
         ),
         .target(
             name: "Training",
-            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO", "Annotations"],
+            dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine", "Segmentation", "NIfTIIO", "Annotations", "Phantoms"],
             swiftSettings: niftiInclude
         ),
 

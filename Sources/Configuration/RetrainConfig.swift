@@ -28,10 +28,11 @@ extension SegvolConfig {
         public var batch = 8
         /// Validate every N steps (and at the end); the best validation's weights are the candidate.
         public var validateEvery = 50
-        /// Folder of the phantom training cases (with their split.json) trained and validated
-        /// alongside the site's store; their validation subjects are the regression guard.
-        /// "" uses only the store.
-        public var phantomData = ""
+        /// The phantom training cases (with their split.json) trained and validated alongside
+        /// the site's store; their validation subjects are the regression guard. "builtin": the
+        /// default model's phantom set, generated once into `state/phantom-data/`; a path: that
+        /// folder; "": the store alone.
+        public var phantomData = "builtin"
         public init() {}
         enum CodingKeys: String, CodingKey {
             case modelsDir = "models_dir"

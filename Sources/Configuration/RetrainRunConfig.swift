@@ -13,7 +13,9 @@ extension ConfigLoader {
         guard r.learningRate > 0, r.learningRate < 1 else { throw fail("retrain.learning_rate", "must be in (0, 1)") }
         guard (1...256).contains(r.batch) else { throw fail("retrain.batch", "must be between 1 and 256") }
         guard r.validateEvery >= 1 else { throw fail("retrain.validate_every", "must be at least 1") }
-        guard r.phantomData.isEmpty || r.phantomData.hasPrefix("/") else { throw fail("retrain.phantom_data", "must be \"\" or an absolute path") }
+        guard r.phantomData.isEmpty || r.phantomData == "builtin" || r.phantomData.hasPrefix("/") else {
+            throw fail("retrain.phantom_data", "must be \"builtin\", \"\" or an absolute path")
+        }
         guard !c.site.annotations.isEmpty, !c.site.annotations.split(separator: "/").contains("..") else {
             throw fail("site.annotations", "must be a folder name or an absolute path without '..'")
         }

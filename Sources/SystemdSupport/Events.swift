@@ -17,6 +17,11 @@ public enum SegvolEvent: String, CaseIterable, Sendable {
     case modelPromoted = "model.promoted"
     /// A retrained model failed the gate; the current model stays.
     case modelRejected = "model.rejected"
+    /// An annotated case passed the intake checks and entered the dataset store
+    /// (`segvol annotations ingest`, the intake of `segvol train --config`).
+    case annotationAccepted = "annotation.accepted"
+    /// An annotated case was refused; it is in annotations/failed/ with reason.json.
+    case annotationRefused = "annotation.refused"
     /// The configuration was reloaded on SIGHUP (or the reload was refused, keeping the old one).
     case reload = "reload"
 
@@ -31,6 +36,8 @@ public enum SegvolEvent: String, CaseIterable, Sendable {
         case .reload: "7d1bbc901e984ff684211d5c35bcc523"
         case .modelPromoted: "1e61e76421694276b06e8db19e4e3e3b"
         case .modelRejected: "57f97381793848c4b0856717069454c6"
+        case .annotationAccepted: "8e51ce2026cc425fab4c42b3ffc5380f"
+        case .annotationRefused: "6961549132a64fdf8fb1174683ab0608"
         }
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Anatomy
 import Annotations
 import Foundation
@@ -30,6 +33,12 @@ public struct RetrainRun {
     /// the decision in one line. Called by `finish` before `result.json` is written, so a run
     /// killed before the decision is decided again by the next invocation.
     public var decide: ((RetrainResult) throws(ImagingError) -> String)?
+    /// Test hook (`SEGVOL_TEST_CRASH_AT`, as the registry's): `retrain-decided` kills the
+    /// process with SIGKILL right after the decision is recorded, before `result.json`.
+    public var crashPoint: String?
+    /// Called once a run has work to do, before the phantom data is read (the command
+    /// generates the builtin set here, so a night with nothing to do generates nothing).
+    public var preparePhantomData: (() throws(ImagingError) -> Void)?
 
     public init(store: DatasetStore, phantomData: String?, currentModel: String, runsDirectory: String,
                 settings: RetrainSettings, catalog: LabelCatalog) {
@@ -72,6 +81,12 @@ public struct RetrainRun {
         if FileManager.default.fileExists(atPath: runFolder + "/result.json") {
             return .nothingToDo("model \(parent.version) was already retrained on this store (\(runFolder)/report.md); waiting for new annotations")
         }
+        if let decided = Self.recordedDecision(runFolder: runFolder) {
+            // Killed after the gate decided, before result.json: report that decision, never decide again.
+            log("run \(runFolder) was decided before it was stopped (\(decided.decision ?? "no decision")); completing its report")
+            try writeReport(decided)
+            return .finished(decided)
+        }
         let candidate = runFolder + "/candidate"
         do { try FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true) } catch {
             throw ImagingError(.writeFailed, input: candidate, reason: "cannot create the run folder", remedy: "check the state folder's permissions")
@@ -79,7 +94,9 @@ public struct RetrainRun {
         log("retraining model \(parent.version): \(newCases.count) new of \(index.cases.count) stored case(s); run \(runFolder)")
 
         var cases: [TrainingCase] = []
+        try preparePhantomData?()
         if let phantomData { cases += try TrainingCase.discover(in: phantomData, catalog: catalog) }
+        let guardNames = Set(cases.map(\.name))
         let storeCases = try TrainingCase.discover(in: store.casesDirectory, catalog: catalog)
         try prepareSplit(phantom: cases, store: storeCases)
         cases += storeCases
@@ -92,9 +109,10 @@ public struct RetrainRun {
                                          cacheDirectory: runsDirectory + "/.slice-cache", validationFraction: settings.validationFraction)
         let fresh = Set(newCases)
         data.trainWeights = data.train.map { fresh.contains($0.caseName) ? settings.newCaseWeight : 1 }
-        log(String(format: "data: %d training (%d new, weight %.1f) and %d validation case(s); snapshot %@", data.train.count,
-                   data.train.filter { fresh.contains($0.caseName) }.count, settings.newCaseWeight, data.validation.count,
-                   String(data.snapshotHash.prefix(16))))
+        let guardValidation = data.validation.filter { guardNames.contains($0.prepared.caseName) }.count
+        log(String(format: "data: %d training (%d new, weight %.1f) and %d validation case(s) (%d from the site, %d from the phantom guard set); snapshot %@",
+                   data.train.count, data.train.filter { fresh.contains($0.caseName) }.count, settings.newCaseWeight, data.validation.count,
+                   data.validation.count - guardValidation, guardValidation, String(data.snapshotHash.prefix(16))))
 
         let resume = try trainer.savedStateMatches(data: data, output: candidate)
         if resume == false {
@@ -108,8 +126,9 @@ public struct RetrainRun {
         let currentResult = Validator.evaluate(net: currentNet, cases: data.validation, plan: trainer.plan, batch: options.validationBatch)
         let candidateNet = try Segmentation.ModelFolder.open(candidate, catalog: catalog).loadNetwork(threadCount: threadCount)
         let candidateResult = Validator.evaluate(net: candidateNet, cases: data.validation, plan: trainer.plan, batch: options.validationBatch)
-        let model = CandidateModel(folder: candidate, runFolder: runFolder, parent: parent, report: report, newCases: newCases,
+        var model = CandidateModel(folder: candidate, runFolder: runFolder, parent: parent, report: report, newCases: newCases,
                                    storeCases: index.cases.count, data: data)
+        model.guardValidationCases = guardValidation
         return .finished(try finish(candidate: model, currentResult: currentResult, candidateResult: candidateResult))
     }
 
@@ -122,6 +141,8 @@ public struct RetrainRun {
         public var newCases: [String]
         public var storeCases: Int
         public var data: TrainingData
+        /// Of `data.validation`: the cases from the phantom data (the rest are the site's).
+        public var guardValidationCases = 0
     }
 
     /// The end of a run, THE place where the candidate is handed to the registry's gate: logs
@@ -139,19 +160,51 @@ public struct RetrainRun {
                                    validationSubjects: Set(candidate.data.validation.map(\.prepared.subject)).count,
                                    current: currentResult, candidateResult: candidateResult,
                                    meanDiceChange: candidateResult.meanDice - currentResult.meanDice, finishedAt: formatter.string(from: Date()))
+        result.validationGuardCases = candidate.guardValidationCases
+        result.validationSiteCases = result.validationCases - candidate.guardValidationCases
         log(String(format: "retraining finished (%@, %d steps): mean Dice on %d validation case(s) current %.4f, candidate %.4f (%+.4f); candidate in %@",
                    r.status.rawValue, r.stepsDone, result.validationCases, currentResult.meanDice, candidateResult.meanDice,
                    result.meanDiceChange, candidate.folder))
         if candidate.data.validation.isEmpty {
             // No evidence either way: never promote an unvalidated candidate.
-            result.decision = "not promoted: no validation case to compare the models on (add validation subjects, or set retrain.phantom_data)"
+            result.decision = "not promoted: no validation case to compare the models on (add validation subjects, or set retrain.phantom_data = \"builtin\")"
             log(result.decision!)
+        } else if let recorded = Self.recordedDecision(runFolder: candidate.runFolder) {
+            result.decision = recorded.decision  // decided by an earlier invocation: never twice
         } else if let decide {
             result.decision = try decide(result)
+            // Durable before anything else: a run killed from here on reports this decision.
+            try writeDurably(Self.decisionJSON(result), to: candidate.runFolder + "/" + Self.decisionFile)
+            if crashPoint == "retrain-decided" { kill(getpid(), SIGKILL) }
         }
-        try writeDurably(Array(Self.markdown(result).utf8), to: candidate.runFolder + "/report.md")
-        try writeDurably(prettyJSON(result), to: candidate.runFolder + "/result.json")
+        try writeReport(result)
         return result
+    }
+
+    /// `decided.json`: the result with the gate's decision, written right after the gate
+    /// returned (the candidate is then registered), before report.md and result.json.
+    public static let decisionFile = "decided.json"
+
+    /// The result recorded in `runFolder/decided.json`, if the gate already decided there.
+    public static func recordedDecision(runFolder: String) -> RetrainResult? {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return FileManager.default.contents(atPath: runFolder + "/" + decisionFile).flatMap { try? decoder.decode(RetrainResult.self, from: $0) }
+    }
+
+    /// decided.json's bytes: a diverged candidate's NaN scores are written as "nan", so the
+    /// record is never lost to an encoding failure.
+    static func decisionJSON(_ result: RetrainResult) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return ((try? encoder.encode(result)).map(Array.init) ?? []) + [10]
+    }
+
+    /// report.md, then result.json (which marks the run done).
+    func writeReport(_ result: RetrainResult) throws(ImagingError) {
+        try writeDurably(Array(Self.markdown(result).utf8), to: result.runFolder + "/report.md")
+        try writeDurably(prettyJSON(result), to: result.runFolder + "/result.json")
     }
 
     static func makeTrainer(plan: ModelPlan, loss: String, options: TrainingOptions) throws(ImagingError) -> Trainer {
@@ -187,7 +240,8 @@ public struct RetrainRun {
         var s = "# Retraining report\n\n| | |\n|---|---|\n"
         s += "| parent model | \(r.parentModel) |\n| candidate | `\(r.candidate)` |\n| status | \(r.status.rawValue), \(r.steps) steps, \(Int(r.seconds)) s |\n"
         s += "| loss | `\(r.loss)` |\n| store | \(r.storeCases) case(s), \(r.newCases.count) new; snapshot `\(r.storeSnapshot.prefix(16))…` |\n"
-        s += "| validation | \(r.validationCases) case(s) of \(r.validationSubjects) subject(s), frozen split |\n"
+        let origin = r.validationGuardCases.map { "; \(r.validationSiteCases ?? 0) from the site, \($0) from the phantom guard set" } ?? ""
+        s += "| validation | \(r.validationCases) case(s) of \(r.validationSubjects) subject(s), frozen split\(origin) |\n"
         s += String(format: "| mean Dice | current %.4f, candidate %.4f (%+.4f) |\n", r.current.meanDice, r.candidateResult.meanDice, r.meanDiceChange)
         let vol = { (v: ValidationResult) in v.medianAbsVolumeErrorPercent.map { String(format: "%.1f %%", $0) } ?? "–" }
         s += "| median abs. volume error | current \(vol(r.current)), candidate \(vol(r.candidateResult)) |\n"

@@ -60,6 +60,10 @@ public struct RetrainResult: Codable, Sendable {
     public var dataSnapshotHash: String
     public var validationCases: Int
     public var validationSubjects: Int
+    /// Of `validationCases`: those from the dataset store (the site's own subjects) and those
+    /// from the phantom data (the regression guard). nil in results written before they were counted.
+    public var validationSiteCases: Int?
+    public var validationGuardCases: Int?
     public var current: ValidationResult
     public var candidateResult: ValidationResult
     /// candidate − current mean Dice (presence-aware, same cases).

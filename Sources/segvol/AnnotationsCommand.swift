@@ -5,6 +5,7 @@ import Configuration
 import Foundation
 import ImagingCore
 import Logging
+import SystemdSupport
 
 /// `segvol annotations ingest | list`: the annotation intake and the dataset store
 /// (docs/operations.md "Annotations").
@@ -78,13 +79,14 @@ struct AnnotationsCommand: ParsableCommand {
         // the journal names cases by content hash and region only.
         for e in result.accepted {
             logger.notice("annotation accepted: \(e.region.rawValue) case \(e.hash.prefix(12)) (subject \(e.subject), present: \(e.present.joined(separator: ", ")))",
-                          metadata: ["case": "\(e.hash)"])
+                          metadata: ["case": "\(e.hash)", "region": "\(e.region.rawValue)", "subject": "\(e.subject)",
+                                     "event": "\(SegvolEvent.annotationAccepted.rawValue)"])
             for w in e.warnings { logger.warning("annotation \(e.region.rawValue) case \(e.hash.prefix(12)): \(w)") }
         }
         for f in result.failed {
             let region = f.caseName.split(separator: "/").first.map(String.init) ?? ""
             logger.warning("annotation refused (\(region)): \(f.error.reason) [\(f.error.code)] — \(f.error.remedy); the case is in annotations/failed/ with reason.json",
-                           metadata: ["code": "\(f.error.code)"])
+                           metadata: ["code": "\(f.error.code)", "region": "\(region)", "event": "\(SegvolEvent.annotationRefused.rawValue)"])
         }
         if !result.waiting.isEmpty { logger.info("\(result.waiting.count) annotation case(s) still changing; taken on the next pass") }
         return result

@@ -6,6 +6,7 @@ import Foundation
 import ImagingCore
 import NIfTIIO
 import Phantoms
+import Training
 import Volumetry
 
 /// `segvol phantom`: synthetic thigh, calf or abdomen scans with exact ground truth.
@@ -22,10 +23,13 @@ struct PhantomCommand: ParsableCommand {
     )
 
     @Option(help: "Body region: thigh, calf or abdomen.")
-    var region: String
+    var region: String?
 
     @Option(help: "Subject seed (same seed, same bytes).")
-    var seed: UInt64
+    var seed: UInt64?
+
+    @Flag(help: "Write the default model's phantom training set (9 datasets × 6 subjects, 192×192×16) with its frozen split.json into DIR; cases already there are kept.")
+    var defaultSet = false
 
     @Flag(help: "Both limbs in the field of view (thigh and calf).")
     var bilateral = false
@@ -60,7 +64,7 @@ struct PhantomCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
 
-    var parsedRegion: Region? { Region(rawValue: region) }
+    var parsedRegion: Region? { region.flatMap(Region.init(rawValue:)) }
 
     var parsedMatrix: [Int]? {
         guard let matrix else { return nil }
@@ -69,13 +73,20 @@ struct PhantomCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard let r = parsedRegion else { throw ValidationError("unknown region '\(region)'; choose thigh, calf or abdomen") }
+        if defaultSet {
+            guard region == nil, seed == nil, dataset == nil, matrix == nil, slices == nil, visits == 1, !bilateral, !dicom, !png else {
+                throw ValidationError("--default-set takes only -o (and --config): the set's regions, seeds, datasets and sizes are fixed")
+            }
+            return
+        }
+        guard seed != nil else { throw ValidationError("give --seed (or --default-set)") }
+        guard let r = parsedRegion else { throw ValidationError("unknown region '\(region ?? "")'; choose thigh, calf or abdomen") }
         guard (1...20).contains(visits) else { throw ValidationError("--visits must be in 1...20") }
         if let dataset {
             guard let d = PhantomDataset.named(dataset) else {
                 throw ValidationError("unknown dataset '\(dataset)'; choose one of: \(PhantomDataset.all.map(\.name).joined(separator: ", "))")
             }
-            guard d.region == r else { throw ValidationError("dataset '\(dataset)' is a \(d.region.rawValue) dataset, not \(region)") }
+            guard d.region == r else { throw ValidationError("dataset '\(dataset)' is a \(d.region.rawValue) dataset, not \(r.rawValue)") }
         }
         if bilateral && r == .abdomen { throw ValidationError("--bilateral applies to thigh and calf only") }
         if DICOMTransferSyntax(name: transferSyntax) == nil {
@@ -87,12 +98,22 @@ struct PhantomCommand: ParsableCommand {
     }
 
     func run() throws {
-        let region = parsedRegion!
         let catalog: LabelCatalog
         do { catalog = try LabelCatalog.load(configDirectory: config) } catch {
             report(error)
             throw ExitCode(ExitStatus.forError(error))
         }
+        if defaultSet {
+            do {
+                let n = try PhantomTrainingSet.ensure(directory: output, catalog: catalog, log: { print($0) })
+                print("\(output): the default phantom training set is complete (\(n) case(s) generated now)")
+            } catch {
+                report(error)
+                throw ExitCode(ExitStatus.forError(error))
+            }
+            return
+        }
+        let region = parsedRegion!, seed = seed!
         let chosen = dataset.flatMap(PhantomDataset.named) ?? PhantomDataset.full(region)
         for visit in 1...visits {
             let request = PhantomRequest(region: region, seed: seed, visit: visit, bilateral: bilateral,
@@ -137,17 +158,7 @@ struct PhantomCommand: ParsableCommand {
         } else {
             try NIfTIWriter.writeImage(phantom.image, to: folder + "/image.nii.gz", description: phantom.metadata.seriesDescription ?? "segvol phantom")
         }
-        let (labels, sidecar) = dataset.apply(to: phantom.labels, catalog: catalog, subject: phantom.request.subject,
-                                              visit: phantom.request.visit)
-        let table = LabelTable(entries: sidecar.labels.sorted { $0.key < $1.key }.map { value, target in
-            let first = catalog.class(named: target.names[0])
-            return LabelEntry(id: Int32(value), name: target.names.joined(separator: "+"), color: first?.color)
-        })
-        try NIfTIWriter.writeLabels(labels, table: table, to: folder + "/labels.nii.gz", description: "segvol phantom \(dataset.name)")
-        try DurableFile.write(try sidecar.jsonBytes(), to: folder + "/case.json")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try DurableFile.write(Array(try encoder.encode(phantom.truth)), to: folder + "/truth.json")
+        try PhantomTrainingSet.writeAnnotation(phantom, dataset: dataset, catalog: catalog, to: folder)
         if png {
             let plain = SliceRenderer.renderSlice(phantom.image)
             let outlined = SliceRenderer.renderSlice(phantom.image, labels: phantom.labels, catalog: catalog)

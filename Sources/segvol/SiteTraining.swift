@@ -32,11 +32,19 @@ extension TrainCommand {
         var settings = Self.settings(loaded.retrain)
         if let steps { settings.steps = steps }
         if let maxMinutes { settings.maxMinutes = maxMinutes }
+        let setting = loaded.retrain.phantomData
         var run = RetrainRun(store: DatasetStore(root: paths.dataset),
-                             phantomData: loaded.retrain.phantomData.isEmpty ? nil : loaded.retrain.phantomData,
+                             phantomData: PhantomTrainingSet.folder(setting: setting, stateDirectory: paths.state),
                              currentModel: current, runsDirectory: paths.state + "/retrain", settings: settings, catalog: catalog)
+        // "builtin": the default model's phantom set, generated once into state/phantom-data/
+        // by the first run that has work to do.
+        run.preparePhantomData = { () throws(ImagingError) in
+            _ = try PhantomTrainingSet.resolve(setting: setting, stateDirectory: paths.state, catalog: catalog,
+                                               log: { line in logger.notice("\(line)") })
+        }
         run.threadCount = threads
         run.log = { line in logger.notice("\(line)") }
+        run.crashPoint = ProcessInfo.processInfo.environment[ModelRegistry.crashEnvironmentKey]
         // The registry's gate decides on the candidate (docs/retraining.md).
         let registry = ModelRegistry(directory: SitePaths.models(loaded))
         let tolerances = GateTolerances(loaded.retrain)
@@ -56,7 +64,8 @@ extension TrainCommand {
             logger.notice("retraining interrupted at step \(step); the next `segvol train` resumes \(folder)")
             throw ExitCode(Self.interruptedStatus)
         case .finished(let result):
-            print("candidate \(result.decision ?? "not decided"); comparison in \(result.runFolder)/report.md")
+            let origin = result.validationGuardCases.map { " (\(result.validationSiteCases ?? 0) from the site, \($0) from the phantom guard set)" } ?? ""
+            print("candidate \(result.decision ?? "not decided"); \(result.validationCases) validation case(s)\(origin); comparison in \(result.runFolder)/report.md")
         }
     }
 

@@ -126,4 +126,35 @@ import Testing
         close(fd)
         #expect(blocked.status == 0 && blocked.stderr.contains("another `segvol train` is running"), "\(blocked.stderr)")
     }
+
+    /// SIGKILL right after the gate's decision is recorded (before result.json): the next run
+    /// completes the report from the record and registers nothing more.
+    @Test func killedAfterTheDecisionRegistersTheCandidateOnce() throws {
+        try makeSite()
+        let toml = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "steps = 100000", with: "steps = 4").replacingOccurrences(of: "validate_every = 50", with: "validate_every = 2")
+        try Data(toml.utf8).write(to: URL(fileURLWithPath: config))
+        let killed = try CLITests.run(["train", "--config", config, "--threads", "1"], environment: ["SEGVOL_TEST_CRASH_AT": "retrain-decided"])
+        #expect(killed.status == SIGKILL, "\(killed.stderr)")
+        #expect(killed.stderr.contains("model promoted") || killed.stderr.contains("model rejected"), "\(killed.stderr)")
+        let runs = root + "/state/retrain"
+        let run = try #require(try FileManager.default.contentsOfDirectory(atPath: runs).first { $0.hasPrefix("v1-") })
+        #expect(FileManager.default.fileExists(atPath: "\(runs)/\(run)/decided.json") && !FileManager.default.fileExists(atPath: "\(runs)/\(run)/result.json"))
+        let before = try CLITests.run(["models", "list", "--config", config])
+
+        let second = try CLITests.run(["train", "--config", config, "--threads", "1"])
+        #expect(second.status == 0 && second.stderr.contains("was decided before it was stopped"), "\(second.stderr)")
+        #expect(!second.stderr.contains("model promoted") && !second.stderr.contains("model rejected"), "\(second.stderr)")
+        #expect(second.stdout.contains("as version") && second.stdout.contains("1 validation case(s) (0 from the site, 1 from the phantom guard set)"), "\(second.stdout)")
+        let after = try CLITests.run(["models", "list", "--config", config])
+        #expect(before.status == 0 && after.stdout == before.stdout, "\(before.stdout)\n---\n\(after.stdout)")
+        #expect(FileManager.default.fileExists(atPath: "\(runs)/\(run)/result.json"))
+    }
+
+    @Test func defaultSetTakesNoCaseOptions() throws {
+        let r = try CLITests.run(["phantom", "--default-set", "--seed", "3", "-o", root + "/set"])
+        #expect(r.status == 64 && r.stderr.contains("--default-set takes only -o"), "\(r.stderr)")
+        let noSeed = try CLITests.run(["phantom", "--region", "thigh", "-o", root + "/one"])
+        #expect(noSeed.status == 64 && noSeed.stderr.contains("--seed"), "\(noSeed.stderr)")
+    }
 }
