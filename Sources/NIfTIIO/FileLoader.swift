@@ -15,8 +15,11 @@ enum FileLoader {
     ///
     /// For `.nii.gz`, a header-only read inflates just the header and extensions; a full read
     /// inflates the whole stream (so a bad CRC or cut trailer is always caught) while keeping only
-    /// the bytes it needs, and stops at `maxDecompressedBytes + 1`.
-    static func load(path: String, options: NIfTIReadOptions, headerOnly: Bool) throws -> LoadedNIfTI {
+    /// the bytes it needs, and stops at `maxDecompressedBytes + 1`. A full read first tries
+    /// libdeflate on the whole file (`GzipWhole`, into a buffer of exactly the header-derived size);
+    /// when that declines, the zlib stream below runs from the start and decides. `decoder: .zlib`
+    /// forces the reference (tests compare the two).
+    static func load(path: String, options: NIfTIReadOptions, headerOnly: Bool, decoder: GzipDecoder = .libdeflate) throws -> LoadedNIfTI {
         let file = try ReadableFile(path: path)
         let size = try file.size(input: path)
         let magic = try file.read(offset: 0, count: 2, input: path)
@@ -46,6 +49,13 @@ enum FileLoader {
             throw ImagingError(.tooLarge, input: path,
                                reason: "the header describes \(layout.requiredFileBytes) bytes, more than the \(options.maxDecompressedBytes)-byte limit.",
                                remedy: "Crop or downsample the scan, or raise maxDecompressedBytes if the file is genuine.")
+        }
+        if !headerOnly && decoder == .libdeflate && GzipWhole.worthTrying(compressedBytes: size, expected: layout.requiredFileBytes) {
+            let whole = try file.read(offset: 0, count: size, input: path)
+            if let fast = GzipWhole.decode(whole, expected: layout.requiredFileBytes) {
+                return LoadedNIfTI(header: header, layout: layout, bytes: fast)
+            }
+            return try load(path: path, options: options, headerOnly: false, decoder: .zlib)
         }
         try gz.fill(&bytes, to: headerOnly ? layout.voxOffset : layout.requiredFileBytes)
         if !headerOnly { try gz.drain() }
