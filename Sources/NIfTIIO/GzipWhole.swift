@@ -96,7 +96,8 @@ enum GzipWhole {
     /// unless the sizes add up to exactly `expected`. A false candidate inside deflate data is
     /// caught when decoding (a member must consume exactly its range), then the sequential path runs.
     static func memberPlan(_ src: UnsafeRawBufferPointer, expected: Int) -> [Member]? {
-        guard src.count >= 18, let base = src.baseAddress else { return nil }
+        // The first member's FHCRC is zlib's to check (as in the sequential loop).
+        guard src.count >= 18, src[3] & 0x02 == 0, let base = src.baseAddress else { return nil }
         var starts = [0]
         // Candidates lie in [18, count - 18]: every member holds at least 18 bytes.
         let limit = src.count - 17
