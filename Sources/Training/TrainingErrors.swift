@@ -9,4 +9,7 @@ extension ImagingError.Code {
     /// The resume state in the output folder does not belong to this run (other plan, data or
     /// options), or cannot be read.
     public static let trainingStateInvalid = Self("training_state_invalid")
+    /// A `segvol bench partial-labels --configs` entry that names no configuration or has a bad
+    /// loss string.
+    public static let benchConfigurationInvalid = Self("bench_configuration_invalid")
 }
