@@ -22,7 +22,12 @@ import Testing
         #expect(registry.currentVersion() == "default")   // registering does not switch
         let p = try registry.provenance(of: id)
         #expect(p.parentVersion == "default" && p.gate == .accepted && p.weightsSHA256 == weights)
-        #expect(p.loss == "xent_plus + dice_log" && p.steps == 3389 && p.dataSnapshotHash?.hasPrefix("8ce1bb51") == true)
+        // Provenance comes from the candidate's metrics.json (a copy of the shipped model's).
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: candidate + "/metrics.json"))) as? [String: Any]
+        let steps = try #require(metrics?["steps"] as? Int)
+        let snapshot = try #require(metrics?["dataSnapshotHash"] as? String)
+        #expect(steps > 0 && snapshot.count == 64)
+        #expect(p.loss == metrics?["loss"] as? String && p.steps == steps && p.dataSnapshotHash == snapshot)
         #expect(p.created == "2026-11-23T08:15:00Z")
         #expect(registry.versions().map(\.version) == ["default", id] || registry.versions().map(\.version) == [id, "default"])
 
