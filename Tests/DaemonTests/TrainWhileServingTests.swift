@@ -45,12 +45,12 @@ extension DaemonSuite {
         }
         let siteRoot = site.root + "/site"
         site.sections["model"] = ["dir": "\"\""]   // automatic: the registry's current, for serve and train
-        // Training is bounded by wall time (15 s), not by steps, and validates only at its end (no
+        // Training is bounded by wall time (30 s: room for the first job on a loaded CI machine), not by steps, and validates only at its end (no
         // early stop): it is certainly still running while the first small job is processed.
         // Generous gate tolerances make the gate promote (the only way left to reject is a volume
-        // error growing by over 100 points; 15 s of training lowers it, e.g. 2533 % -> 720 %).
+        // error growing by over 100 points; training lowers it, e.g. 2533 % -> 720 %).
         site.sections["retrain"] = [
-            "models_dir": "\"models\"", "steps": "100000", "max_minutes": "0.25", "validate_every": "1000000",
+            "models_dir": "\"models\"", "steps": "100000", "max_minutes": "0.5", "validate_every": "1000000",
             "batch": "2", "validation_fraction": "0.0", "phantom_data": "\"\(site.root)/phantoms\"",
             "gate_mean_dice_tolerance": "1", "gate_class_dice_tolerance": "1", "gate_volume_error_tolerance": "100",
         ]
