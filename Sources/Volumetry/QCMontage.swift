@@ -140,30 +140,12 @@ public struct QCMontage: Sendable {
         for t in slices.indices { for r in 0..<th { for c in 0..<tw { shown[(t * th + r) * tw + c] = image.data[tileOffset(t, r, c)] } } }
         var scratch = shown  // selection reorders its input
         let (lo, hi) = Self.window(&scratch)
-        let cols = min(columns, slices.count), rows = (slices.count + cols - 1) / cols
-        let pad = 10, text = textScale, lineH = (BitmapFont.glyphHeight + 3) * text
-        let titleH = title.isEmpty ? 0 : lineH + pad
-        // Legend: the classes present, in id order.
-        let entries = survey.present.map { id -> (color: [UInt8], text: String) in
-            let c = catalog.class(id: Int(id))
-            var s = c?.name ?? "label \(id)"
-            if let v = volumesML[Int(id)] { s += String(format: "  %.1f ML", v) }
-            return (c?.color ?? [255, 255, 0], s)
-        }
-        let gridW = cols * tw + (cols + 1) * pad
-        let entryW = (entries.map { BitmapFont.width($0.text, scale: text) }.max() ?? 0) + lineH + 3 * pad
-        let legendCols = max(1, min(entries.count, gridW / max(entryW, 1)))
-        let legendRows = (entries.count + legendCols - 1) / legendCols
-        let width = max(gridW, entryW + 2 * pad)
-        // Each cell: a caption line (R, slice number, L) above the tile, so no text covers the image.
-        let cellH = lineH + th + pad
-        let height = titleH + rows * cellH + pad + legendRows * lineH + (legendRows > 0 ? 2 * pad : 0)
-        var picture = Picture(width: width, height: height, channels: 3, pixels: [UInt8](repeating: 24, count: width * height * 3))
-        let white: [UInt8] = [255, 255, 255], yellow: [UInt8] = [255, 230, 120]
-        if !title.isEmpty { BitmapFont.draw(title, x: pad, y: pad, scale: text, color: white, into: &picture) }
+        let layout = MontageLayout(tiles: slices.count, tileWidth: tw, tileHeight: th, columns: columns, textScale: textScale,
+                                   title: title, present: survey.present, catalog: catalog, volumesML: volumesML)
+        let width = layout.width
+        var picture = layout.blankPicture(title: title)
         // Outline colours by id (yellow for ids the catalog lacks).
         let colours = Dictionary(uniqueKeysWithValues: survey.present.map { ($0, catalog.class(id: Int($0))?.color ?? [255, 255, 0]) })
-        @Sendable func origin(_ t: Int) -> (x: Int, y: Int) { (pad + (t % cols) * (tw + pad), titleH + pad + (t / cols) * cellH + lineH) }
         picture.pixels.withUnsafeMutableBufferPointer { px in
             labels.data.withUnsafeBufferPointer { lab in
                 shown.withUnsafeBufferPointer { grey in
@@ -171,7 +153,7 @@ public struct QCMontage: Sendable {
                     let labp = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
                     let greyp = SendableBuffer(base: UnsafeMutablePointer(mutating: grey.baseAddress!))
                     DispatchQueue.concurrentPerform(iterations: slices.count) { t in
-                        let (x0, y0) = origin(t)
+                        let (x0, y0) = layout.origin(t)
                         let g0 = UnsafePointer(greyp.base) + t * th * tw
                         for r in 0..<th {
                             var p = ((y0 + r) * width + x0) * 3
@@ -199,21 +181,7 @@ public struct QCMontage: Sendable {
                 }
             }
         }
-        for (t, k) in slices.enumerated() {
-            let (x0, y0) = origin(t)
-            let caption = "\(k + 1)/\(grid.shape[kAxis])", captionY = y0 - lineH + text
-            BitmapFont.draw("R", x: x0, y: captionY, scale: text, color: yellow, into: &picture)
-            BitmapFont.draw(caption, x: x0 + (tw - BitmapFont.width(caption, scale: text)) / 2, y: captionY, scale: text,
-                            color: yellow, into: &picture)
-            BitmapFont.draw("L", x: x0 + tw - BitmapFont.width("L", scale: text), y: captionY, scale: text, color: yellow, into: &picture)
-        }
-        let legendY = titleH + rows * cellH + 2 * pad
-        for (e, entry) in entries.enumerated() {
-            let x = pad + (e % legendCols) * entryW, y = legendY + (e / legendCols) * lineH
-            let box = BitmapFont.glyphHeight * text
-            picture.fill(x: x, y: y, width: box, height: box, entry.color)
-            BitmapFont.draw(entry.text, x: x + box + 2 * pad, y: y, scale: text, color: white, into: &picture)
-        }
+        layout.drawCaptionsAndLegend(slices: slices, depth: grid.shape[kAxis], into: &picture)
         return picture
     }
 
