@@ -147,18 +147,7 @@ extension SideAnalysis {
                 sumM += x; nM += 1
             }
         }
-        guard nL > 0, nM > 0 else {
-            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
-                             method: "one limb; its side is not determinable (lateral or medial reference muscles absent)")
-        }
-        let offset = sumL / nL - sumM / nM
-        guard abs(offset) >= policy.minimumLateralOffsetMM else {
-            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
-                             method: String(format: "one limb; its side is not determinable (lateral and medial muscles only %.1f mm apart along x)", abs(offset)))
-        }
-        let side: BodySide = offset > 0 ? .right : .left
-        return SideSplit(kind: .single, midlineX: nil, singleSide: side, pairedClasses: [],
-                         method: String(format: "one limb, %@: its lateral muscles lie %.1f mm toward patient %@ of its medial ones", side.rawValue, abs(offset), side.rawValue))
+        return singleLimbSide(sumL: sumL, nL: nL, sumM: sumM, nM: nM, policy: policy)
     }
 
     static func trunkSplit(_ labels: LabelVolume, catalog: LabelCatalog, policy: SidePolicy) -> SideSplit {
@@ -170,14 +159,6 @@ extension SideAnalysis {
             nAll += 1
             if l == boneID { sumB += x; nB += 1 }
         }
-        let paired = policy.abdomenPairedClasses.filter { catalog.class(named: $0) != nil }
-        if nB > 0 {
-            let x = sumB / nB
-            return SideSplit(kind: .trunk, midlineX: x, singleSide: nil, pairedClasses: paired,
-                             method: String(format: "trunk: midline at the centroid of bone, x = %.1f mm", x))
-        }
-        let x = nAll > 0 ? sumAll / nAll : 0
-        return SideSplit(kind: .trunk, midlineX: x, singleSide: nil, pairedClasses: paired,
-                         method: String(format: "trunk: no bone segmented; midline at the centroid of all labelled voxels, x = %.1f mm", x))
+        return trunkMidline(sumB: sumB, nB: nB, sumAll: sumAll, nAll: nAll, catalog: catalog, policy: policy)
     }
 }

@@ -174,6 +174,12 @@ public enum SideAnalysis {
         forEachLabelled(labels) { l, x in
             if lateral.contains(l) { sumL += x; nL += 1 } else if medial.contains(l) { sumM += x; nM += 1 }
         }
+        return singleLimbSide(sumL: sumL, nL: nL, sumM: sumM, nM: nM, policy: policy)
+    }
+
+    /// The side of one limb from the x sums and counts of its lateral and medial reference
+    /// muscles (shared by the fast scan in SideScan.swift).
+    static func singleLimbSide(sumL: Double, nL: Double, sumM: Double, nM: Double, policy: SidePolicy) -> SideSplit {
         guard nL > 0, nM > 0 else {
             return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
                              method: "one limb; its side is not determinable (lateral or medial reference muscles absent)")
@@ -200,6 +206,13 @@ public enum SideAnalysis {
             nAll += 1
             if l == bone { sumB += x; nB += 1 }
         }
+        return trunkMidline(sumB: sumB, nB: nB, sumAll: sumAll, nAll: nAll, catalog: catalog, policy: policy)
+    }
+
+    /// The trunk's midline from the x sums and counts of bone and of all labelled voxels
+    /// (shared by the fast scan in SideScan.swift).
+    static func trunkMidline(sumB: Double, nB: Double, sumAll: Double, nAll: Double, catalog: LabelCatalog,
+                             policy: SidePolicy) -> SideSplit {
         let paired = policy.abdomenPairedClasses.filter { catalog.class(named: $0) != nil }
         if nB > 0 {
             let x = sumB / nB

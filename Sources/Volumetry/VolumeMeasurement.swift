@@ -90,26 +90,12 @@ public enum VolumeMeasurer {
     public static func measure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
                                policy: SidePolicy = SidePolicy()) -> VolumeReport {
         let split = SideAnalysis.split(labels, catalog: catalog, region: region, policy: policy)
-        let g = labels.grid
-        let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
-        let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
-        // Which classes are split at the midline, and each side's index (0 left, 1 right, 2 unsplit).
-        var splitClass = [Bool](repeating: false, count: maxID + 1)
-        switch split.kind {
-        case .bilateral: for id in 0...maxID { splitClass[id] = true }
-        case .trunk: for name in split.pairedClasses { if let c = catalog.class(named: name) { splitClass[c.id] = true } }
-        case .single: break
-        }
-        let wholeSide = split.kind == .single ? (split.singleSide ?? .unsplit) : .unsplit
-        let sideIndex: [BodySide: Int] = [.left: 0, .right: 1, .unsplit: 2]
-        // Counters (id, side): voxels; slice presence (id, side, k).
+        let plan = CountingPlan(labels, catalog: catalog, split: split)
+        let nx = plan.nx, ny = plan.ny, nz = plan.nz, maxID = plan.maxID, splitClass = plan.splitClass
+        let ax = plan.ax, bx = plan.bx, cx = plan.cx, x0 = plan.x0, mid = plan.mid, whole = plan.whole
         var voxels = [Int](repeating: 0, count: (maxID + 1) * 3)
         var present = [Bool](repeating: false, count: (maxID + 1) * 3 * nz)
-        let a = g.affine
-        let ax = a[0, 0], bx = a[0, 1], cx = a[0, 2], x0 = a[0, 3]
-        let mid = split.midlineX ?? 0
-        let whole = sideIndex[wholeSide]!
-        let counters = (maxID + 1) * 3, splitFlags = splitClass
+        let counters = (maxID + 1) * 3
         var perSlice = [Int](repeating: 0, count: nz * counters)
         labels.data.withUnsafeBufferPointer { lab in
             present.withUnsafeMutableBufferPointer { pres in
@@ -125,7 +111,7 @@ public enum VolumeMeasurer {
                                 let l = Int(src.base[o])
                                 o += 1
                                 guard l > 0, l <= maxID else { continue }
-                                let s = splitFlags[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole
+                                let s = splitClass[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole
                                 v[l * 3 + s] += 1
                                 pr.base[(l * 3 + s) * nz + k] = true
                             }
@@ -135,24 +121,7 @@ public enum VolumeMeasurer {
             }
         }
         for k in 0..<nz { for c in 0..<counters { voxels[c] += perSlice[k * counters + c] } }
-        var ids = Set(catalog.classes(in: region).map(\.id))
-        for id in 1...max(maxID, 1) where voxels[id * 3] + voxels[id * 3 + 1] + voxels[id * 3 + 2] > 0 { ids.insert(id) }
-        var rows: [ClassVolume] = []
-        let voxelML = g.voxelVolume / 1000
-        for id in ids.sorted() {
-            let c = catalog.class(id: id)
-            let sides: [BodySide] = splitClass[id] ? [.left, .right] : [intrinsicSide(c?.name) ?? wholeSide]
-            for side in sides {
-                let s = splitClass[id] ? sideIndex[side]! : whole
-                let n = voxels[id * 3 + s]
-                let base = (id * 3 + s) * nz
-                rows.append(ClassVolume(id: id, name: c?.name ?? "label_\(id)", group: c?.group ?? .connective, side: side,
-                                        voxels: n, volumeML: Double(n) * voxelML,
-                                        slices: (0..<nz).reduce(0) { $0 + (present[base + $1] ? 1 : 0) },
-                                        touchesFirstSlice: present[base], touchesLastSlice: present[base + nz - 1]))
-            }
-        }
-        return VolumeReport(region: region, voxelVolumeMM3: g.voxelVolume, sliceCount: nz, sides: split, rows: rows)
+        return report(plan, voxels: voxels, present: present, labels: labels, catalog: catalog, region: region, split: split)
     }
 
     /// The reference twin of `measure`: `SideAnalysis.referenceSplit` and one sequential
@@ -160,25 +129,11 @@ public enum VolumeMeasurer {
     public static func referenceMeasure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
                                policy: SidePolicy = SidePolicy()) -> VolumeReport {
         let split = SideAnalysis.referenceSplit(labels, catalog: catalog, region: region, policy: policy)
-        let g = labels.grid
-        let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
-        let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
-        // Which classes are split at the midline, and each side's index (0 left, 1 right, 2 unsplit).
-        var splitClass = [Bool](repeating: false, count: maxID + 1)
-        switch split.kind {
-        case .bilateral: for id in 0...maxID { splitClass[id] = true }
-        case .trunk: for name in split.pairedClasses { if let c = catalog.class(named: name) { splitClass[c.id] = true } }
-        case .single: break
-        }
-        let wholeSide = split.kind == .single ? (split.singleSide ?? .unsplit) : .unsplit
-        let sideIndex: [BodySide: Int] = [.left: 0, .right: 1, .unsplit: 2]
-        // Counters (id, side): voxels; slice presence (id, side, k).
+        let plan = CountingPlan(labels, catalog: catalog, split: split)
+        let nx = plan.nx, ny = plan.ny, nz = plan.nz, maxID = plan.maxID, splitClass = plan.splitClass
+        let ax = plan.ax, bx = plan.bx, cx = plan.cx, x0 = plan.x0, mid = plan.mid, whole = plan.whole
         var voxels = [Int](repeating: 0, count: (maxID + 1) * 3)
         var present = [Bool](repeating: false, count: (maxID + 1) * 3 * nz)
-        let a = g.affine
-        let ax = a[0, 0], bx = a[0, 1], cx = a[0, 2], x0 = a[0, 3]
-        let mid = split.midlineX ?? 0
-        let whole = sideIndex[wholeSide]!
         labels.data.withUnsafeBufferPointer { lab in
             var o = 0
             for k in 0..<nz {
@@ -195,6 +150,44 @@ public enum VolumeMeasurer {
                 }
             }
         }
+        return report(plan, voxels: voxels, present: present, labels: labels, catalog: catalog, region: region, split: split)
+    }
+
+    /// What both counting passes share: which classes are split at the midline, the index of
+    /// the side of unsplit classes (0 left, 1 right, 2 unsplit), and the x coordinate's affine row.
+    struct CountingPlan {
+        let nx: Int, ny: Int, nz: Int, maxID: Int
+        let splitClass: [Bool]
+        let wholeSide: BodySide, whole: Int
+        let ax: Double, bx: Double, cx: Double, x0: Double, mid: Double
+
+        init(_ labels: LabelVolume, catalog: LabelCatalog, split: SideSplit) {
+            let g = labels.grid
+            nx = g.shape[0]; ny = g.shape[1]; nz = g.shape[2]
+            let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
+            self.maxID = maxID
+            var splitClass = [Bool](repeating: false, count: maxID + 1)
+            switch split.kind {
+            case .bilateral: for id in 0...maxID { splitClass[id] = true }
+            case .trunk: for name in split.pairedClasses { if let c = catalog.class(named: name) { splitClass[c.id] = true } }
+            case .single: break
+            }
+            self.splitClass = splitClass
+            wholeSide = split.kind == .single ? (split.singleSide ?? .unsplit) : .unsplit
+            whole = VolumeMeasurer.sideIndex[wholeSide]!
+            let a = g.affine
+            ax = a[0, 0]; bx = a[0, 1]; cx = a[0, 2]; x0 = a[0, 3]
+            mid = split.midlineX ?? 0
+        }
+    }
+
+    static let sideIndex: [BodySide: Int] = [.left: 0, .right: 1, .unsplit: 2]
+
+    /// The report from the counters (id, side): `voxels`, and slice presence (id, side, k).
+    static func report(_ plan: CountingPlan, voxels: [Int], present: [Bool], labels: LabelVolume, catalog: LabelCatalog,
+                       region: Region, split: SideSplit) -> VolumeReport {
+        let g = labels.grid, nz = plan.nz, maxID = plan.maxID, splitClass = plan.splitClass
+        let wholeSide = plan.wholeSide, whole = plan.whole
         var ids = Set(catalog.classes(in: region).map(\.id))
         for id in 1...max(maxID, 1) where voxels[id * 3] + voxels[id * 3 + 1] + voxels[id * 3 + 2] > 0 { ids.insert(id) }
         var rows: [ClassVolume] = []
