@@ -42,7 +42,16 @@ final class DaemonSite {
         writeConfig()
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    deinit {
+        // Registered model versions are read-only (docs/retraining.md): make the tree writable
+        // so it can be removed.
+        let chmod = Process()
+        chmod.executableURL = URL(fileURLWithPath: "/bin/chmod")
+        chmod.arguments = ["-R", "u+w", root]
+        try? chmod.run()
+        chmod.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: root)
+    }
 
     func writeConfig() {
         let text = sections.sorted { $0.key < $1.key }.map { name, values in

@@ -18,14 +18,6 @@ extension DaemonSuite {
     @Test(.enabled(if: segvolBinary != nil), .timeLimit(.minutes(5)))
     func promotionBetweenScansAppliesToTheNextJob() throws {
         let site = DaemonSite()
-        defer {
-            // Registered versions are read-only: make them removable for the site's deinit.
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/chmod")
-            p.arguments = ["-R", "u+w", site.root]
-            try? p.run()
-            p.waitUntilExit()
-        }
         site.sections["model"] = ["dir": "\"\""]   // automatic: the registry's current first
         site.sections["retrain"] = ["models_dir": "\"models\""]
         site.writeConfig()
