@@ -5,6 +5,9 @@ extension ImagingError.Code {
     public static let badProfile = Self("bad_profile")
     /// A stored `ProfileTransform` has a version this build does not read.
     public static let unsupportedTransformVersion = Self("unsupported_transform_version")
+    /// The scan's field of view at the profile's spacing would need an implausibly large grid
+    /// (usually a wrong pixel spacing in the header).
+    public static let profileTooLarge = Self("profile_too_large")
 }
 
 /// The standard grid spacing a region's scans are resampled to before segmentation.
@@ -36,6 +39,37 @@ public struct ResampleProfile: Codable, Equatable, Hashable, Sendable {
             throw ImagingError(.badProfile, input: "resample profile",
                                reason: "spacing must be a positive number of mm (in-plane \(inPlaneSpacing), slice \(sliceSpacing.map { "\($0)" } ?? "kept"))",
                                remedy: "fix the region's profile in the configuration")
+        }
+    }
+
+    /// Largest profile grid side, in voxels (a 4096-voxel side is 3 m at 0.78 mm).
+    public static let maxAxisVoxels = 4096
+    /// Largest profile grid, in voxels (2^28: 1 GiB as Float).
+    public static let maxGridVoxels = 1 << 28
+
+    /// Throws `profile_too_large` when the profile grid covering `grid`'s field of view would
+    /// exceed `maxAxisVoxels` along an axis or `maxGridVoxels` in all: a header with a wrong
+    /// spacing (metres for millimetres) must fail with a reason, not exhaust memory. Works in
+    /// Double, so no size is converted to Int before it is known to fit.
+    public func checkSize(covering grid: Grid) throws(ImagingError) {
+        let canonical = Reorientation(canonicalizing: grid).canonicalGrid
+        var sizes: [Double] = []
+        for axis in 0..<3 {
+            let n = Double(canonical.shape[axis])
+            if let target = axis < 2 ? inPlaneSpacing : sliceSpacing {
+                sizes.append(max(1, (n * canonical.affine.column(axis).length / target - 1e-6).rounded(.up)))
+            } else {
+                sizes.append(n)
+            }
+        }
+        let total = sizes.reduce(1, *)
+        guard sizes.allSatisfy({ $0.isFinite && $0 <= Double(Self.maxAxisVoxels) }), total <= Double(Self.maxGridVoxels) else {
+            let fov = (0..<3).map { Double(canonical.shape[$0]) * canonical.affine.column($0).length }
+            let mm = fov.map { $0 < 1e15 ? String(Int($0.rounded())) : $0.description }.joined(separator: " × ")
+            let vox = sizes.map { $0 < 1e15 ? String(Int($0)) : $0.description }.joined(separator: " × ")
+            throw ImagingError(.profileTooLarge, input: "scan geometry",
+                               reason: "the field of view is \(mm) mm, which at the region's profile spacing needs a \(vox) voxel grid (at most \(Self.maxAxisVoxels) per axis and \(Self.maxGridVoxels) in all)",
+                               remedy: "check the pixel spacing and slice thickness in the scan's header (metres written as millimetres?) and that the scan is one thigh, calf or abdomen")
         }
     }
 
@@ -98,6 +132,7 @@ public struct ProfileTransform: Equatable, Sendable, Codable {
                                remedy: "check the scan's orientation header (qform/sform or DICOM orientation)")
         }
         try profile.validate()
+        try profile.checkSize(covering: sourceGrid)
         version = Self.currentVersion
         self.profile = profile
         self.sourceGrid = sourceGrid

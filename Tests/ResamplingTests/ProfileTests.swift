@@ -36,6 +36,31 @@ struct ProfileTests {
         #expect(same.targetGrid.affine.maxDifference(to: thigh.affine) < 1e-9)
     }
 
+    @Test("a field of view too large for the profile fails with profile_too_large before any allocation")
+    func tooLarge() throws {
+        // Metres written as millimetres: 32 voxels of 1e6 mm would need 18 million voxels a side.
+        let huge = centredGrid("RAS", shape: [32, 32, 8], spacing: SIMD3(1e6, 1e6, 1e6))
+        #expect(throws: ImagingError.self) { try ProfileTransform(source: huge, profile: .thigh) }
+        do {
+            _ = try ProfileTransform(source: huge, profile: .thigh)
+        } catch {
+            #expect(error.code == .profileTooLarge)
+            #expect(error.reason.contains("32000000 × 32000000 × 8000000 mm"))
+        }
+        // Spacings so large that the grid size overflows Int: still an error, never a trap.
+        let absurd = centredGrid("RAS", shape: [2, 2, 2], spacing: SIMD3(1e300, 1e300, 1e300))
+        #expect(throws: ImagingError.self) { try ProfileTransform(source: absurd, profile: .abdomen) }
+        // At the limits: 4096 voxels along R pass, 4097 fail; the total bound counts the slices.
+        let edge = centredGrid("RAS", shape: [4096, 1, 1], spacing: SIMD3(0.78, 0.78, 5))
+        #expect(try ProfileTransform(source: edge, profile: .thigh).targetGrid.shape == [4096, 1, 1])
+        let over = centredGrid("RAS", shape: [4097, 1, 1], spacing: SIMD3(0.78, 0.78, 5))
+        #expect(throws: ImagingError.self) { try ProfileTransform(source: over, profile: .thigh) }
+        let slices = centredGrid("RAS", shape: [4096, 4096, 17], spacing: SIMD3(0.78, 0.78, 5))
+        #expect(throws: ImagingError.self) { try ProfileTransform(source: slices, profile: .thigh) }
+        let ok = centredGrid("RAS", shape: [4096, 4096, 16], spacing: SIMD3(0.78, 0.78, 5))
+        #expect(throws: Never.self) { try ResampleProfile.thigh.checkSize(covering: ok) }
+    }
+
     @Test("an image on the profile grid has the analytic values of a linear ramp")
     func forwardRamp() throws {
         let source = centredGrid("PIR", shape: [30, 12, 26], spacing: SIMD3(0.9, 2.5, 0.9))
