@@ -18,6 +18,8 @@ extension ImagingError.Code {
     public static let colorUnsupported = Self("color_unsupported")
     /// A Siemens mosaic (ImageType contains MOSAIC): slices tiled in one image are not de-mosaiced.
     public static let mosaicUnsupported = Self("mosaic_unsupported")
+    /// RescaleSlope or RescaleIntercept is not a finite number.
+    public static let badRescale = Self("bad_rescale")
     /// A multi-frame object without per-frame geometry (not an enhanced CT/MR image).
     public static let unsupportedMultiframe = Self("unsupported_multiframe")
     /// ImageOrientationPatient, ImagePositionPatient or PixelSpacing is absent.

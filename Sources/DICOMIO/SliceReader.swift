@@ -47,6 +47,13 @@ enum SliceReader {
         base.echo = file.string(Tag.echoNumbers) ?? ""
         base.sliceThickness = file.double(Tag.sliceThickness)
         base.spacingBetweenSlices = file.double(Tag.spacingBetweenSlices)
+        // Present but not a finite number ("1e400", "abc"): refuse rather than read it as absent.
+        for (tag, name) in [(Tag.rescaleSlope, "RescaleSlope"), (Tag.rescaleIntercept, "RescaleIntercept")] {
+            if let text = file.string(tag)?.trimmingSpaces, !text.isEmpty, file.double(tag) == nil {
+                throw ImagingError(.badRescale, input: file.path, reason: "\(name) \"\(text.prefix(32))\" is not a finite number",
+                                   remedy: "The header is damaged; re-export the series.")
+            }
+        }
         base.rescaleSlope = file.double(Tag.rescaleSlope) ?? 1
         base.rescaleIntercept = file.double(Tag.rescaleIntercept) ?? 0
         base.samplesPerPixel = file.int(Tag.samplesPerPixel) ?? 1

@@ -123,6 +123,27 @@ struct FileHandlingTests {
         #expect(result.skipped.contains { $0.reason.contains("segmentation") })
     }
 
+    /// A slope of "1e400" is not a finite number: the file is refused with bad_rescale instead of
+    /// being read as if the slope were absent (1). A slope of 0 is read as 1 (dcm2niix too).
+    @Test(.enabled(if: DCMTKTools.available))
+    func nonFiniteRescaleIsRefused() throws {
+        let dir = try ScratchDirectory()
+        let files = Corpus.files(Self.mr)
+        for (n, source) in files.enumerated() { try FileManager.default.copyItem(atPath: source, toPath: dir.file("im\(n)")) }
+        try dcmtool("dcmodify", ["-nb", "-m", "(0028,1053)=1e400", dir.file("im1")])
+        // The file is skipped with the reason; the other slices no longer form a complete volume.
+        let bad = try DICOMReader.read(paths: [dir.path])
+        #expect(bad.scans.isEmpty)
+        #expect(bad.skipped.map(\.code) == [.badRescale])
+        #expect(bad.skipped.first?.path.hasSuffix("im1") == true)
+        #expect(bad.skipped.first?.reason.contains("RescaleSlope \"1e400\"") == true)
+
+        try dcmtool("dcmodify", ["-nb", "-m", "(0028,1053)=0", dir.file("im1")])
+        let zero = try DICOMReader.read(paths: [dir.path])
+        let expected = try reference()
+        #expect(zero.scans.first?.image.grid == expected.image.grid)
+    }
+
     @Test func limitsAreEnforcedBeforeAllocation() throws {
         // F06 slices are 64×28 = 1792 voxels and about 5 kB each: both limits refuse all four files.
         for options in [DICOMReadOptions(maxVoxels: 1000), DICOMReadOptions(maxFileBytes: 1000)] {
