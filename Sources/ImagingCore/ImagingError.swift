@@ -25,6 +25,24 @@ public struct ImagingError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     public var description: String { "\(input): \(reason) [\(code)] — \(remedy)" }
+
+    /// Reason and remedy as two sentences, for an operator's failure record (reason.json).
+    public var operatorMessage: String { Self.sentences([reason, remedy]) }
+
+    /// Joins phrases as sentences: each starts with a capital letter and ends with a full stop
+    /// unless it already ends with one of `.!?`.
+    public static func sentences(_ parts: [String]) -> String {
+        parts.map { $0.trimmingSpacesAndNewlines }.filter { !$0.isEmpty }.map { part in
+            let first = part.prefix(1).uppercased() + part.dropFirst()
+            return ".!?".contains(first.last!) ? first : first + "."
+        }.joined(separator: " ")
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpacesAndNewlines: String {
+        String(drop { $0 == " " || $0 == "\n" }.reversed().drop { $0 == " " || $0 == "\n" }.reversed())
+    }
 }
 
 extension ImagingError.Code {

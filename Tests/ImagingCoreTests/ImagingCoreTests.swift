@@ -64,3 +64,12 @@ import Testing
         #expect(e.description == "scan.nii: the file ends early [truncated] — copy it again")
     }
 }
+
+@Suite struct ImagingErrorMessageTests {
+    @Test func operatorMessageJoinsReasonAndRemedyAsSentences() {
+        let e = ImagingError(.tooLarge, input: "a.nii", reason: "the grid needs 9 × 9 voxels (at most 4)", remedy: "check the header")
+        #expect(e.operatorMessage == "The grid needs 9 × 9 voxels (at most 4). Check the header.")
+        #expect(ImagingError.sentences(["Done!", "", " ok? ", "a. "]) == "Done! Ok? A.")
+        #expect(ImagingError.sentences([]) == "")
+    }
+}

@@ -27,7 +27,7 @@ struct Conversion {
     static func run(drop: String, isFolder: Bool, inputs: [InputFileName]) throws(JobRunner.Refused) -> Conversion {
         var out = Conversion()
         func refusal(_ error: ImagingError) -> JobRunner.Refused {
-            JobRunner.Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "convert", status: WorkerExit.badInput)
+            JobRunner.Refused(code: error.code.rawValue, message: error.operatorMessage, stage: "convert", status: WorkerExit.badInput)
         }
         if !isFolder && InputLoader.isNIfTI(drop) {
             do { out.scans = [(".", try NIfTIReader.readImage(path: drop))] } catch let error as ImagingError { throw refusal(error) } catch {
@@ -59,14 +59,14 @@ struct Conversion {
                     used.insert(dir)
                     out.scans.append((dir, scan))
                 case .failure(let error):
-                    out.refused.append(.init(label: outcome.key, code: error.code.rawValue, reason: error.reason))
+                    out.refused.append(.init(label: outcome.key, code: error.code.rawValue, reason: error.reason, remedy: error.remedy))
                 }
             }
         } else if !nifti.isEmpty {
             out.skipped = others.map { .init(label: relative($0, drop), code: dicomError?.code.rawValue ?? "not_an_image", reason: "neither DICOM nor NIfTI") }
             for (index, path) in nifti.enumerated() {
                 do { out.scans.append(("nifti\(index + 1)", try NIfTIReader.readImage(path: path))) } catch let error as ImagingError {
-                    out.refused.append(.init(label: relative(path, drop), code: error.code.rawValue, reason: error.reason))
+                    out.refused.append(.init(label: relative(path, drop), code: error.code.rawValue, reason: error.reason, remedy: error.remedy))
                 } catch {
                     out.refused.append(.init(label: relative(path, drop), code: "unreadable", reason: "\(error)"))
                 }
@@ -83,8 +83,22 @@ struct Conversion {
     func requireScans() throws(JobRunner.Refused) {
         guard scans.isEmpty else { return }
         let first = refused.first
-        throw JobRunner.Refused(code: first?.code ?? "no_scan", message: "Nothing in the drop could be converted: \(first?.reason ?? "no image").",
+        throw JobRunner.Refused(code: first?.code ?? "no_scan", message: Self.nothingConverted(first: first, skipped: skipped),
                                 stage: "convert", status: WorkerExit.badInput)
+    }
+
+    /// The operator's message when nothing converted: the first refusal with its remedy, then the
+    /// skipped files by reason code with the first one's reason (a skipped slice is often why a
+    /// series no longer forms a volume).
+    static func nothingConverted(first: JobManifest.Refusal?, skipped: [JobManifest.Refusal]) -> String {
+        var parts = ["Nothing in the drop could be converted: \(first?.reason ?? "no image")", first?.remedy ?? ""]
+        if let one = skipped.first {
+            var counts: [String: Int] = [:]
+            for s in skipped { counts[s.code, default: 0] += 1 }
+            let byCode = counts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            parts.append("\(skipped.count) file(s) were skipped (\(byCode)), e.g. \(one.label): \(one.reason)")
+        }
+        return ImagingError.sentences(parts)
     }
 
     static func relative(_ path: String, _ drop: String) -> String {

@@ -106,7 +106,7 @@ struct JobRunner {
                     t = clock.now
                     let output: StageOutput
                     do { output = try stage.run(scan, context: context) } catch let error as ImagingError where error.code != .writeFailed {
-                        throw Refused(code: error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: stage.name, status: WorkerExit.badInput)
+                        throw Refused(code: error.code.rawValue, message: error.operatorMessage, stage: stage.name, status: WorkerExit.badInput)
                     }
                     segmentation = output.segmentation ?? segmentation
                     segmentationSkipped = output.segmentationSkipped ?? segmentationSkipped
@@ -143,7 +143,7 @@ struct JobRunner {
             try? Durable.removeTree(temp)
             // NIfTIIO reports ENOSPC/EDQUOT as write_failed naming errno 28/122: a full disk waits, it is not a bad input.
             let full = error.code == .writeFailed && (error.reason.contains("(errno 28)") || error.reason.contains("(errno 122)"))
-            throw Refused(code: full ? "no_space" : error.code.rawValue, message: "\(error.reason) \(error.remedy)", stage: "write", status: WorkerExit.cannotWrite)
+            throw Refused(code: full ? "no_space" : error.code.rawValue, message: error.operatorMessage, stage: "write", status: WorkerExit.cannotWrite)
         } catch let error as SystemCallError {
             try? Durable.removeTree(temp)
             throw Refused(code: error.isNoSpace ? "no_space" : "write_failed", message: "\(error)", stage: "write", status: WorkerExit.cannotWrite)

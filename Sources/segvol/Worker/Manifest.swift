@@ -98,6 +98,8 @@ struct JobManifest: Codable {
         var label: String
         var code: String
         var reason: String
+        /// What the operator can do (absent in manifests of segvol before 0.3 and for skipped files).
+        var remedy: String?
     }
 
     struct StageRecord: Codable {
