@@ -109,7 +109,9 @@ let package = Package(
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO", "ImagingCore", "NIfTIIO"], swiftSettings: niftiInclude),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "ImagingCore"]),
         // Runs the built executable; depending on it makes `swift build --build-tests` build it.
-        .testTarget(name: "segvolTests", dependencies: ["segvol", "NeuralEngine", "Segmentation"]),
+        // Shared by several test targets: an in-memory log and the tiny test model.
+        .target(name: "TestSupport", dependencies: ["NeuralEngine", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
+        .testTarget(name: "segvolTests", dependencies: ["segvol", "NeuralEngine", "Segmentation", "TestSupport"]),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SegmentationTests",
@@ -134,14 +136,14 @@ let package = Package(
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", "ImagingCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "Configuration", "ImagingCore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ModelRegistryTests",
             dependencies: ["ModelRegistry", "Training", "Segmentation", "Phantoms", "NeuralEngine", "Anatomy", "ImagingCore", "NIfTIIO",
-                           "Resampling", "Configuration", .product(name: "Logging", package: "swift-log")],
+                           "Resampling", "Configuration", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: niftiInclude
         ),
         .testTarget(
-            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation"], swiftSettings: niftiInclude),
+            name: "DaemonTests", dependencies: ["Configuration", "Spool", "NIfTIIO", "ImagingCore", "Anatomy", "NeuralEngine", "Segmentation", "TestSupport"], swiftSettings: niftiInclude),
     ]
 )

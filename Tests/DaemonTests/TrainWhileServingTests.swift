@@ -1,6 +1,6 @@
 import Foundation
-import NeuralEngine
 import Testing
+import TestSupport
 @testable import Spool
 
 /// Issue 7: `segvol serve` keeps processing scans while a real `segvol train --config` site run
@@ -9,22 +9,7 @@ import Testing
 extension DaemonSuite {
 @Suite struct TrainWhileServingTests {
     /// A thigh model of three outputs (random weights), the shape SiteTrainCLITests trains.
-    static func writeSeedModel(in dir: String) throws -> String {
-        let model = dir + "/seed-model"
-        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-        let plan = """
-            {"format":"segvol-model-plan","version":1,
-             "architecture":{"kind":"unet2d-bn","inChannels":1,"baseWidth":4,"depth":2},
-             "inputSize":[48,48],
-             "outputs":[{"id":0,"name":"background"},{"id":12,"name":"vastus_lateralis"},{"id":42,"name":"bone"}],
-             "regions":{"thigh":{"profile":{"inPlaneSpacing":4.5},
-                                 "normalization":{"kind":"percentile","low":0.5,"high":99.5},"classIDs":[12,42]}},
-             "loss":"xent"}
-            """
-        try Data(plan.utf8).write(to: URL(fileURLWithPath: model + "/plan.json"))
-        try UNet(config: UNetConfig(inChannels: 1, classes: 3, baseWidth: 4, depth: 2), seed: 2).saveCheckpoint(to: model + "/weights.safetensors")
-        return model
-    }
+    static func writeSeedModel(in dir: String) throws -> String { try TinyThighModel.writeModel(to: dir + "/seed-model") }
 
     /// The model version a finished job's manifest names.
     static func version(of job: String, site: DaemonSite) throws -> String? {

@@ -2,6 +2,7 @@ import Foundation
 import ImagingCore
 import Segmentation
 import Testing
+import TestSupport
 @testable import ModelRegistry
 
 /// Register, list, show, promote, rollback, immutability and recovery on real folders.
@@ -137,7 +138,7 @@ extension RegistryTests {
         diverged.meanDice = .nan
         let decision = try RetrainDecision.apply(candidateFolder: try Support.variant(in: dir, name: "nan", damage: Support.nudge),
                                                  currentResult: good, candidateResult: diverged, registry: registry,
-                                                 tolerances: GateTolerances(), logger: MemoryLog().logger, catalog: Support.catalog)
+                                                 tolerances: GateTolerances(), logger: LogRecorder().logger, catalog: Support.catalog)
         #expect(!decision.accepted && decision.reasons.count == 3, "\(decision.reasons)")
         let stored = try #require(registry.decision(of: decision.candidateVersion!))
         #expect(stored.candidateMeanDice.isNaN && stored.classes.first?.candidate?.isNaN == true && !stored.accepted)

@@ -5,6 +5,7 @@ import NIfTIIO
 import Phantoms
 import Segmentation
 import Testing
+import TestSupport
 @testable import ModelRegistry
 @testable import Training
 
@@ -52,7 +53,7 @@ import Testing
         let damagedResult = try Self.evaluate(damaged, cases: cases)
         #expect(damagedResult.meanDice < current.meanDice - 0.1, "\(damagedResult.meanDice) vs \(current.meanDice)")
 
-        let log = MemoryLog()
+        let log = LogRecorder()
         let rejected = try RetrainDecision.apply(candidateFolder: damaged, currentResult: current, candidateResult: damagedResult,
                                                  registry: registry, tolerances: GateTolerances(), logger: log.logger,
                                                  baseModel: Support.defaultModel, catalog: Support.catalog)

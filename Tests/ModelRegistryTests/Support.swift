@@ -49,29 +49,3 @@ enum Support {
     /// A harmless change (one weight nudged by 1e-6): new weights, same predictions.
     static func nudge(_ w: inout [Float], _ classes: Int, _ width: Int) { w[0] += 1e-6 }
 }
-
-/// Collects log records in memory.
-final class MemoryLog: @unchecked Sendable {
-    struct Record { var level: Logger.Level; var message: String; var metadata: Logger.Metadata }
-    private let lock = NSLock()
-    private var stored: [Record] = []
-    var records: [Record] { lock.withLock { stored } }
-    func append(_ r: Record) { lock.withLock { stored.append(r) } }
-
-    var logger: Logger {
-        Logger(label: "test") { _ in Handler(log: self) }
-    }
-
-    struct Handler: LogHandler {
-        let log: MemoryLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            log.append(.init(level: level, message: "\(message)", metadata: self.metadata.merging(metadata ?? [:]) { $1 }))
-        }
-    }
-}

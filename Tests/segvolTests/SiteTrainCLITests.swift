@@ -1,6 +1,6 @@
 import Foundation
-import NeuralEngine
 import Testing
+import TestSupport
 
 /// `segvol train --config` (site mode) and `segvol annotations` as the timer and an operator run them.
 @Suite final class SiteTrainCLITests {
@@ -16,19 +16,7 @@ import Testing
     /// A site: a current model (random weights of a 3-output thigh plan), one annotated phantom
     /// case in annotations/thigh/, a configuration with a long run.
     func makeSite() throws {
-        let model = root + "/seed-models/v1"
-        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-        let plan = """
-            {"format":"segvol-model-plan","version":1,
-             "architecture":{"kind":"unet2d-bn","inChannels":1,"baseWidth":4,"depth":2},
-             "inputSize":[48,48],
-             "outputs":[{"id":0,"name":"background"},{"id":12,"name":"vastus_lateralis"},{"id":42,"name":"bone"}],
-             "regions":{"thigh":{"profile":{"inPlaneSpacing":4.5},
-                                 "normalization":{"kind":"percentile","low":0.5,"high":99.5},"classIDs":[12,42]}},
-             "loss":"xent"}
-            """
-        try Data(plan.utf8).write(to: URL(fileURLWithPath: model + "/plan.json"))
-        try UNet(config: UNetConfig(inChannels: 1, classes: 3, baseWidth: 4, depth: 2), seed: 2).saveCheckpoint(to: model + "/weights.safetensors")
+        let model = try TinyThighModel.writeModel(to: root + "/seed-models/v1")
         let g = try CLITests.run(["phantom", "--region", "thigh", "--seed", "3", "--matrix", "48x48", "--slices", "3", "-o", root + "/gen"])
         #expect(g.status == 0, "\(g.stderr)")
         try FileManager.default.createDirectory(atPath: root + "/annotations/thigh", withIntermediateDirectories: true)

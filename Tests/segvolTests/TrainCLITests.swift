@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `segvol train` as an operator runs it.
 @Suite final class TrainCLITests {
@@ -13,20 +14,7 @@ import Testing
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A thigh plan with two classes, coarse enough for a 48-matrix phantom.
-    func writePlan() throws -> String {
-        let plan = """
-            {"format":"segvol-model-plan","version":1,
-             "architecture":{"kind":"unet2d-bn","inChannels":1,"baseWidth":4,"depth":2},
-             "inputSize":[48,48],
-             "outputs":[{"id":0,"name":"background"},{"id":12,"name":"vastus_lateralis"},{"id":42,"name":"bone"}],
-             "regions":{"thigh":{"profile":{"inPlaneSpacing":4.5},
-                                 "normalization":{"kind":"percentile","low":0.5,"high":99.5},"classIDs":[12,42]}},
-             "loss":"xent"}
-            """
-        let path = dir + "/plan.json"
-        try Data(plan.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
+    func writePlan() throws -> String { try TinyThighModel.writePlan(to: dir + "/plan.json") }
 
     @Test func unknownLossTermIsAUsageErrorWithItsColumn() throws {
         let r = try CLITests.run(["train", "--data", dir, "--plan", try writePlan(), "--loss", "xent_plus + dyce",
