@@ -4,6 +4,32 @@ import Logging
 import Glibc
 #endif
 
+/// What segvol's two handlers share: metadata by subscript, records from either swift-log entry
+/// point, merged with the handler's and the provider's metadata, handed to `emit`.
+protocol SegvolLogHandler: LogHandler {
+    func emit(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata, file: String, function: String, line: UInt)
+}
+
+extension SegvolLogHandler {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// swift-log ≥ 1.16 delivers records here.
+    public func log(event: LogEvent) {
+        emit(level: event.level, message: event.message, metadata: mergedMetadata(metadata, metadataProvider, event.metadata),
+             file: event.file, function: event.function, line: event.line)
+    }
+
+    /// Earlier swift-log versions deliver records here.
+    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+                    source: String, file: String, function: String, line: UInt) {
+        emit(level: level, message: message, metadata: mergedMetadata(metadata, metadataProvider, explicit),
+             file: file, function: function, line: line)
+    }
+}
+
 /// A swift-log handler that writes each record to journald with sd_journal_sendv(3).
 ///
 /// Fields: MESSAGE (the constant message), PRIORITY (from the level), SYSLOG_IDENTIFIER,
@@ -11,7 +37,7 @@ import Glibc
 /// `region` → SEGVOL_REGION, `stage` → SEGVOL_STAGE, `model` → SEGVOL_MODEL, any other key
 /// upper-cased with non-alphanumerics as `_` under the SEGVOL_ prefix. The metadata key
 /// `event` (a `SegvolEvent` raw value) also sets MESSAGE_ID.
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: SegvolLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     public var metadataProvider: Logger.MetadataProvider?
@@ -22,20 +48,7 @@ public struct JournalLogHandler: LogHandler {
         self.logLevel = level
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    /// swift-log ≥ 1.16 delivers records here; the fields are those of `log(level:…)`.
-    public func log(event: LogEvent) {
-        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
-            file: event.file, function: event.function, line: event.line)
-    }
-
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
-        let all = mergedMetadata(metadata, metadataProvider, explicit)
+    func emit(level: Logger.Level, message: Logger.Message, metadata all: Logger.Metadata, file: String, function: String, line: UInt) {
         var fields = [
             "MESSAGE=\(message)",
             "PRIORITY=\(Self.priority(level))",
@@ -89,7 +102,7 @@ public struct JournalLogHandler: LogHandler {
 }
 
 /// Plain-text handler for a terminal or a file: `segvol: LEVEL: message key=value …` on stderr.
-public struct StderrLogHandler: LogHandler {
+public struct StderrLogHandler: SegvolLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     public var metadataProvider: Logger.MetadataProvider?
@@ -100,20 +113,7 @@ public struct StderrLogHandler: LogHandler {
         self.logLevel = level
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    /// swift-log ≥ 1.16 delivers records here; the fields are those of `log(level:…)`.
-    public func log(event: LogEvent) {
-        log(level: event.level, message: event.message, metadata: event.metadata, source: event.source,
-            file: event.file, function: event.function, line: event.line)
-    }
-
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
-        let all = mergedMetadata(metadata, metadataProvider, explicit)
+    func emit(level: Logger.Level, message: Logger.Message, metadata all: Logger.Metadata, file: String, function: String, line: UInt) {
         let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text = "\(label): \(level): \(message)\(pairs.isEmpty ? "" : " " + pairs)\n"
         // One write(2) per line so lines from the daemon and its workers do not interleave.
