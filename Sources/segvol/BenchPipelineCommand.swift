@@ -198,7 +198,8 @@ struct BenchPipelineCommand: ParsableCommand {
         let seg = pipeline.segmenter
         let channels = try seg.allowedChannels(for: c.region)
         let ids = channels.map { Int32(seg.plan.outputs[$0].id) }
-        let prepared = try Preprocessor.prepare(image, plan: seg.plan, region: c.region)
+        let prepared = try Preprocessor.prepare(image, plan: seg.plan, region: c.region,
+                                                window: .covering(maxPixels: seg.settings.maxWindowPixels), input: c.name)
         let probs = SliceInference.run(prepared, classifier: seg.classifier, allowedChannels: channels, channelIDs: ids,
                                        batchSize: seg.settings.batchSize)
         var failures: [String] = []

@@ -26,9 +26,10 @@ struct ScanSegmentation {
         var timings: [StageTiming]
     }
 
-    /// Segments `image` as `region` and writes the outputs into `directory` (created if needed).
-    func run(_ image: ImageVolume, region: Region, directory: String) throws -> Outcome {
-        let result = try segmenter.segment(image, region: region)
+    /// Segments `image` as `region` and writes the outputs into `directory` (created if needed);
+    /// `input` names the scan in a refusal.
+    func run(_ image: ImageVolume, region: Region, directory: String, input: String = "the scan") throws -> Outcome {
+        let result = try segmenter.segment(image, region: region, input: input)
         var timings = result.timings
         var clock = DispatchTime.now().uptimeNanoseconds
         func lap(_ stage: String) {
