@@ -132,7 +132,8 @@ struct SegmentCommand: ParsableCommand {
             timings: timings,
             outputs: try outcome.files.map { try .init(directory: output, name: $0) })
         try manifest.write(to: output + "/manifest.json")
-        let total = timings.reduce(0) { $0 + $1.seconds }
+        // load_model and read, then the run's wall time (its output stages overlap).
+        let total = timings.prefix(2).reduce(0) { $0 + $1.seconds } + outcome.seconds
         print(String(format: "%@: %@, %d classes measured, %.2f s → %@", picked.label, scanRegion.rawValue,
                      report.rows.filter { $0.voxels > 0 }.count, total, output))
     }
