@@ -130,7 +130,11 @@ public struct SegvolConfig: Codable, Sendable, Equatable {
         /// (SEGVOL_MODEL_DIR, /var/lib/segvol/models/current, the installed default); a path is
         /// used as given. Without a model, jobs are converted and not segmented.
         public var dir = ""
+        /// Most pixels of the network's input window, which covers each profile slice whole; a
+        /// wider scan is refused with `window_too_large` (never cropped). 640 × 640.
+        public var maxWindowPixels = 409_600
         public init() {}
+        enum CodingKeys: String, CodingKey { case dir, maxWindowPixels = "max_window_pixels" }
     }
 }
 

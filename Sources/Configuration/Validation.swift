@@ -70,6 +70,9 @@ extension ConfigLoader {
             throw fail("log.target", "must be \"auto\", \"journal\" or \"stderr\"")
         }
         guard c.model.dir.isEmpty || c.model.dir.hasPrefix("/") else { throw fail("model.dir", "must be \"\" (find one) or an absolute path") }
+        guard (16_384...16_777_216).contains(c.model.maxWindowPixels) else {
+            throw fail("model.max_window_pixels", "must be from 16384 (128 × 128) to 16777216 (4096 × 4096)")
+        }
         guard c.metrics.textfile.isEmpty || (c.metrics.textfile.hasPrefix("/") && c.metrics.textfile.hasSuffix(".prom")) else {
             throw fail("metrics.textfile", "must be \"\" (off) or an absolute path ending in .prom")
         }

@@ -4,10 +4,12 @@ import Resampling
 
 /// A scan made ready for the network: on its region's profile grid (canonical RAS order, axial
 /// slices along the third axis), intensities normalised to [0, 1], with the window that maps
-/// each profile slice onto the network's fixed input size, and the record to go back.
+/// each profile slice onto the network's input, and the record to go back.
 ///
-/// Training and inference share this one path, so a model sees at inference exactly what it was
-/// trained on.
+/// Training and inference share this one path (resampling, normalisation, window placement), so
+/// a model sees at inference what it was trained on; only the window's size differs
+/// (`WindowPolicy`): inference covers the whole profile slice, training batches use the plan's
+/// input size.
 public struct PreparedScan: Sendable {
     /// Normalised intensities on `transform.targetGrid`.
     public var volume: ImageVolume
@@ -18,6 +20,23 @@ public struct PreparedScan: Sendable {
 
     /// Number of axial slices (network inputs).
     public var sliceCount: Int { volume.shape[2] }
+}
+
+/// How large the network's input window on a profile slice is.
+public enum WindowPolicy: Sendable, Equatable {
+    /// The plan's `inputSize`, centred: wider slices are cropped. Training only, where every
+    /// slice of a batch must have one size and a crop loses training pixels, not a result.
+    case planSize
+    /// The whole profile slice: each side is the larger of the plan's input size and the slice's
+    /// side rounded up to a multiple of 2^depth (the U-Net is fully convolutional), centred, the
+    /// rest padded. A window of more than `maxPixels` pixels is refused (`window_too_large`),
+    /// never cropped. Inference and validation.
+    case covering(maxPixels: Int)
+
+    /// The default limit on window pixels: 640 × 640, which covers a 500 mm field of view at
+    /// the design's finest profile (0.78 mm thigh), so any real bilateral scan at any shipped or
+    /// design profile.
+    public static let defaultMaxPixels = 640 * 640
 }
 
 /// The centre crop / zero pad between a profile slice (nx × ny) and the network input (W × H):
@@ -34,6 +53,20 @@ public struct SliceWindow: Codable, Equatable, Sendable {
         self.height = height
         offsetX = (nx - width) / 2
         offsetY = (ny - height) / 2
+    }
+
+    /// The smallest centred window that covers an `nx` × `ny` slice whole: each side the larger
+    /// of the minimum and the slice's side rounded up to a multiple of `multiple`.
+    public static func covering(sliceWidth nx: Int, sliceHeight ny: Int, minimumWidth: Int, minimumHeight: Int,
+                                multiple m: Int) -> SliceWindow {
+        precondition(m >= 1, "the window multiple must be positive")
+        let up = { (n: Int) in (n + m - 1) / m * m }
+        return SliceWindow(sliceWidth: nx, sliceHeight: ny, width: max(minimumWidth, up(nx)), height: max(minimumHeight, up(ny)))
+    }
+
+    /// Whether every voxel of an `nx` × `ny` slice lies inside the window (nothing is cropped).
+    public func covers(sliceWidth nx: Int, sliceHeight ny: Int) -> Bool {
+        offsetX <= 0 && offsetY <= 0 && offsetX + width >= nx && offsetY + height >= ny
     }
 
     /// Copies slice `k` of `volume` into `out` (height × width, row-major: `out[y * width + x]`).
@@ -59,18 +92,40 @@ public struct SliceWindow: Codable, Equatable, Sendable {
 
 /// Intensity normalisation and preparation of scans for the network.
 public enum Preprocessor {
-    /// Prepares `image` (native grid) for `plan`'s `region`.
-    public static func prepare(_ image: ImageVolume, plan: ModelPlan, region: Region) throws(ImagingError) -> PreparedScan {
+    /// Prepares `image` (native grid) for `plan`'s `region`, with the input window `window`
+    /// says (`input` names the scan in a refusal).
+    public static func prepare(_ image: ImageVolume, plan: ModelPlan, region: Region, window policy: WindowPolicy,
+                               input: String = "the scan") throws(ImagingError) -> PreparedScan {
         guard let regionPlan = plan.regions[region.rawValue] else {
             throw ImagingError(.regionNotInModel, input: "plan.json",
                                reason: "the model has no plan for region \(region.rawValue) (it covers \(plan.regions.keys.sorted().joined(separator: ", ")))",
                                remedy: "use a model trained for this region, or drop the scan into the right inbox")
         }
         let (profiled, transform) = try toProfile(image, profile: regionPlan.profile)
+        let window = try Self.window(policy, sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1], plan: plan,
+                                     profile: regionPlan.profile, input: input)
         let normalised = normalise(profiled, regionPlan.normalization)
-        let window = SliceWindow(sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1],
-                                 width: plan.inputSize[1], height: plan.inputSize[0])
         return PreparedScan(volume: normalised, transform: transform, window: window)
+    }
+
+    /// The input window on an `nx` × `ny` profile slice under `policy`; a covering window over
+    /// the limit is refused with `window_too_large`.
+    public static func window(_ policy: WindowPolicy, sliceWidth nx: Int, sliceHeight ny: Int, plan: ModelPlan,
+                              profile: ResampleProfile, input: String = "the scan") throws(ImagingError) -> SliceWindow {
+        switch policy {
+        case .planSize:
+            return SliceWindow(sliceWidth: nx, sliceHeight: ny, width: plan.inputSize[1], height: plan.inputSize[0])
+        case .covering(let maxPixels):
+            let w = SliceWindow.covering(sliceWidth: nx, sliceHeight: ny, minimumWidth: plan.inputSize[1], minimumHeight: plan.inputSize[0],
+                                         multiple: 1 << plan.architecture.depth)
+            guard w.width * w.height <= maxPixels else {
+                let mm = { (n: Int) in String(format: "%.0f", Double(n) * profile.inPlaneSpacing) }
+                throw ImagingError(.windowTooLarge, input: input,
+                                   reason: "its profile slices are \(nx) × \(ny) pixels (\(mm(nx)) × \(mm(ny)) mm at the model's \(profile.inPlaneSpacing) mm), a \(w.width) × \(w.height) network window of \(w.width * w.height) pixels, over the limit of \(maxPixels)",
+                                   remedy: "crop the field of view to the limbs or abdomen (one limb per scan for very wide fields), or raise model.max_window_pixels (segvol segment --max-window-pixels) if the machine has the memory")
+            }
+            return w
+        }
     }
 
     /// Maps intensities to [0, 1] (clipped) as `n` says. Percentiles are taken over the non-zero
@@ -141,4 +196,6 @@ extension Preprocessor {
 extension ImagingError.Code {
     /// The model has no plan for the scan's region.
     public static let regionNotInModel = Self("region_not_in_model")
+    /// A profile slice needs a larger network window than the configured limit allows.
+    public static let windowTooLarge = Self("window_too_large")
 }

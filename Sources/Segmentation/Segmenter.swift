@@ -10,10 +10,24 @@ public struct SegmentationSettings: Codable, Equatable, Sendable {
     public var batchSize: Int
     /// Small-island removal after the argmax.
     public var islands: IslandRemoval
+    /// Most pixels of the network window, which covers each profile slice whole
+    /// (`WindowPolicy.covering`); a wider scan is refused with `window_too_large`.
+    public var maxWindowPixels: Int
 
-    public init(batchSize: Int = 8, islands: IslandRemoval = IslandRemoval()) {
+    public init(batchSize: Int = 8, islands: IslandRemoval = IslandRemoval(), maxWindowPixels: Int = WindowPolicy.defaultMaxPixels) {
         self.batchSize = batchSize
         self.islands = islands
+        self.maxWindowPixels = maxWindowPixels
+    }
+
+    enum CodingKeys: String, CodingKey { case batchSize, islands, maxWindowPixels }
+
+    /// Manifests of earlier builds have no `maxWindowPixels`: the default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        islands = try c.decode(IslandRemoval.self, forKey: .islands)
+        maxWindowPixels = try c.decodeIfPresent(Int.self, forKey: .maxWindowPixels) ?? WindowPolicy.defaultMaxPixels
     }
 }
 
@@ -94,8 +108,9 @@ public final class Segmenter {
         return channels
     }
 
-    /// Segments `image` (any orientation, native grid) as a scan of `region`.
-    public func segment(_ image: ImageVolume, region: Region) throws(ImagingError) -> SegmentationResult {
+    /// Segments `image` (any orientation, native grid) as a scan of `region`. The network sees
+    /// each profile slice whole (`WindowPolicy.covering`); `input` names the scan in a refusal.
+    public func segment(_ image: ImageVolume, region: Region, input: String = "the scan") throws(ImagingError) -> SegmentationResult {
         precondition(settings.batchSize >= 1, "batch size must be at least 1")
         var timings: [StageTiming] = []
         var clock = DispatchTime.now().uptimeNanoseconds
@@ -106,7 +121,8 @@ public final class Segmenter {
         }
         let channels = try allowedChannels(for: region)
         let ids = channels.map { Int32(plan.outputs[$0].id) }
-        let prepared = try Preprocessor.prepare(image, plan: plan, region: region)
+        let prepared = try Preprocessor.prepare(image, plan: plan, region: region,
+                                                window: .covering(maxPixels: settings.maxWindowPixels), input: input)
         lap("preprocess")
         let probs = SliceInference.run(prepared, classifier: classifier, allowedChannels: channels, channelIDs: ids,
                                        batchSize: settings.batchSize)

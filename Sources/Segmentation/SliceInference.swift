@@ -45,23 +45,23 @@ public enum SliceInference {
         let h = window.height, w = window.width, hw = h * w
         let nz = scan.sliceCount, c = classifier.channelCount, ca = allowedChannels.count
         precondition(allowedChannels.allSatisfy { $0 >= 0 && $0 < c }, "allowed channel out of range")
-        var out = [Float](repeating: 0, count: nz * hw * ca)
         var input = [Float](repeating: 0, count: batchSize * hw)       // (N, 1, H, W)
         var logits = [Float](repeating: 0, count: batchSize * c * hw)  // (N, C, H, W)
-        var start = 0
-        while start < nz {
-            let n = min(batchSize, nz - start)
-            input.withUnsafeMutableBufferPointer { buf in
-                for b in 0..<n { window.extract(scan.volume, slice: start + b, fill: 0, into: buf.baseAddress! + b * hw) }
-            }
-            input.withUnsafeBufferPointer { inBuf in
-                logits.withUnsafeMutableBufferPointer { outBuf in
-                    let batch = SliceBatch(input: UnsafeBufferPointer(rebasing: inBuf[0..<(n * hw)]), slices: start..<(start + n), window: window)
-                    classifier.classify(batch, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<(n * c * hw)]))
+        // Not zero-filled first: the softmax of every slice writes each of its hw · ca values.
+        let out = [Float](unsafeUninitializedCapacity: nz * hw * ca) { dst, count in
+            var start = 0
+            while start < nz {
+                let n = min(batchSize, nz - start)
+                input.withUnsafeMutableBufferPointer { buf in
+                    for b in 0..<n { window.extract(scan.volume, slice: start + b, fill: 0, into: buf.baseAddress! + b * hw) }
                 }
-            }
-            logits.withUnsafeBufferPointer { lg in
-                out.withUnsafeMutableBufferPointer { dst in
+                input.withUnsafeBufferPointer { inBuf in
+                    logits.withUnsafeMutableBufferPointer { outBuf in
+                        let batch = SliceBatch(input: UnsafeBufferPointer(rebasing: inBuf[0..<(n * hw)]), slices: start..<(start + n), window: window)
+                        classifier.classify(batch, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<(n * c * hw)]))
+                    }
+                }
+                logits.withUnsafeBufferPointer { lg in
                     let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lg.baseAddress!))
                     let d = SendableBuffer(base: dst.baseAddress!)
                     let first = start
@@ -70,8 +70,9 @@ public enum SliceInference {
                                           allowed: allowedChannels, out: d.base + (first + b) * hw * ca)
                     }
                 }
+                start += n
             }
-            start += n
+            count = nz * hw * ca
         }
         return WindowProbabilities(slices: nz, height: h, width: w, channelIDs: channelIDs, data: out)
     }

@@ -39,7 +39,8 @@ extension SpoolEngine {
                          "--log-level", config.log.level, "--log-target", config.log.target,
                          "--model-dir", modelDirectoryForJob?() ?? config.model.dir, "--pseudonym-key", store.paths.pseudonymKey,
                          "--zip-max-mb", "\(config.zip.maxUncompressedMB)", "--zip-max-entries", "\(config.zip.maxEntries)",
-                         "--zip-max-ratio", "\(config.zip.maxRatio)", "--series-index", store.paths.seriesIndex]
+                         "--zip-max-ratio", "\(config.zip.maxRatio)", "--series-index", store.paths.seriesIndex,
+                         "--max-window-pixels", "\(config.model.maxWindowPixels)"]
         do {
             try store.save(record)
             let process = try WorkerProcess(executable: workerExecutable, arguments: arguments,

@@ -191,7 +191,8 @@ public final class PartialLabelBench {
         let cache = output + "/cache"
         for classifier in try classifiers(for: config) {
             let validation = try classifier.validation.map { c throws(ImagingError) -> ValidationCase in
-                let (prepared, _) = try CaseLoader.prepare(c, contentHash: hashes[c.folder], plan: classifier.plan, catalog: catalog, cacheDirectory: cache)
+                let (prepared, _) = try CaseLoader.prepare(c, contentHash: hashes[c.folder], plan: classifier.plan, catalog: catalog, cacheDirectory: cache,
+                                                           window: .covering(maxPixels: WindowPolicy.defaultMaxPixels))
                 let native = try CaseLoader.readNativeTargets(c, plan: classifier.plan, catalog: catalog, imageGrid: prepared.transform.sourceGrid)
                 return ValidationCase(prepared: prepared, nativeTargets: native, truth: c.truthPath.flatMap(CaseTruth.read))
             }

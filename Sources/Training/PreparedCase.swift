@@ -9,6 +9,10 @@ import Segmentation
 /// One case made ready for training: every profile slice cut to the network's input window
 /// (`Preprocessor.prepare`, the path inference uses), its targets in output channels
 /// (`LabelMapping`), and what validation needs to go back to the native grid.
+///
+/// Training cases use the plan's input size (`WindowPolicy.planSize`: one size per batch);
+/// validation cases the whole profile slice (`.covering`), as inference does, so validation
+/// scores what a segmentation would give.
 public struct PreparedCase: Sendable {
     public var caseName: String
     public var subject: String
@@ -39,25 +43,28 @@ public enum CaseLoader {
     /// Prepares `trainingCase` for `plan`. With a cache directory, a cached copy whose key
     /// (input content hash + plan preprocessing hash + cache format) matches is read instead,
     /// and a fresh preparation is written there durably. Returns whether the cache was hit.
-    /// `contentHash` is `trainingCase.contentHash()` when the caller has it already.
+    /// `contentHash` is `trainingCase.contentHash()` when the caller has it already; `window`
+    /// is `.planSize` for training, `.covering` for validation.
     public static func prepare(
-        _ trainingCase: TrainingCase, contentHash: String? = nil, plan: ModelPlan, catalog: LabelCatalog, cacheDirectory: String?
+        _ trainingCase: TrainingCase, contentHash: String? = nil, plan: ModelPlan, catalog: LabelCatalog, cacheDirectory: String?,
+        window: WindowPolicy = .planSize
     ) throws(ImagingError) -> (PreparedCase, cacheHit: Bool) {
-        guard let cacheDirectory else { return (try prepareFresh(trainingCase, plan: plan, catalog: catalog), false) }
+        guard let cacheDirectory else { return (try prepareFresh(trainingCase, plan: plan, catalog: catalog, window: window), false) }
         let hash: String
         if let contentHash { hash = contentHash } else { hash = try trainingCase.contentHash() }
-        let key = SliceCache.key(contentHash: hash, plan: plan, catalog: catalog)
+        let key = SliceCache.key(contentHash: hash, plan: plan, catalog: catalog, window: window)
         if let cached = SliceCache.read(key: key, directory: cacheDirectory) { return (cached, true) }
-        let fresh = try prepareFresh(trainingCase, plan: plan, catalog: catalog)
+        let fresh = try prepareFresh(trainingCase, plan: plan, catalog: catalog, window: window)
         try SliceCache.write(fresh, key: key, directory: cacheDirectory)
         return (fresh, false)
     }
 
     /// Reads, resamples, normalises and maps one case (no cache).
-    public static func prepareFresh(_ c: TrainingCase, plan: ModelPlan, catalog: LabelCatalog) throws(ImagingError) -> PreparedCase {
+    public static func prepareFresh(_ c: TrainingCase, plan: ModelPlan, catalog: LabelCatalog,
+                                    window: WindowPolicy = .planSize) throws(ImagingError) -> PreparedCase {
         let image = try readImage(c.imagePath)
         let labels = try readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: image.grid)
-        let prepared = try Preprocessor.prepare(image, plan: plan, region: c.labels.region)
+        let prepared = try Preprocessor.prepare(image, plan: plan, region: c.labels.region, window: window, input: c.imagePath)
         let onProfile = prepared.transform.toProfile(labels)
         let mapping = LabelMapping(sidecar: c.labels, plan: plan, catalog: catalog)
         let w = prepared.window

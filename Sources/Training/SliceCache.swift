@@ -38,9 +38,15 @@ public enum SliceCache {
         var hasForeground: [Bool]
     }
 
-    /// The cache key of a case with input hash `contentHash` under `plan` and `catalog`.
-    public static func key(contentHash: String, plan: ModelPlan, catalog: LabelCatalog) -> String {
-        SHA256.hex("\(formatVersion)|\(contentHash)|\(planHash(plan))|\(catalogHash(catalog))")
+    /// The cache key of a case with input hash `contentHash` under `plan` and `catalog`, with
+    /// the window `window` says (a covering window's key differs; the plan-size key is the one
+    /// of earlier builds, so their caches stay valid).
+    public static func key(contentHash: String, plan: ModelPlan, catalog: LabelCatalog, window: WindowPolicy = .planSize) -> String {
+        let base = "\(formatVersion)|\(contentHash)|\(planHash(plan))|\(catalogHash(catalog))"
+        switch window {
+        case .planSize: return SHA256.hex(base)
+        case .covering(let maxPixels): return SHA256.hex(base + "|covering \(maxPixels)")
+        }
     }
 
     /// SHA-256 of the plan's preprocessing part (input size, outputs, regions; not the

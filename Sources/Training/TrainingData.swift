@@ -53,9 +53,12 @@ public struct TrainingData: Sendable {
         for c in usable {
             let hash = try c.contentHash()
             snapshot.update(Array("\(c.name):\(hash)\n".utf8))
-            let (prepared, hit) = try CaseLoader.prepare(c, contentHash: hash, plan: plan, catalog: catalog, cacheDirectory: cacheDirectory)
+            let validating = split.side(of: c.labels.subject) == .validation
+            // Validation sees whole profile slices, as inference does; training batches the plan's size.
+            let (prepared, hit) = try CaseLoader.prepare(c, contentHash: hash, plan: plan, catalog: catalog, cacheDirectory: cacheDirectory,
+                                                         window: validating ? .covering(maxPixels: WindowPolicy.defaultMaxPixels) : .planSize)
             if hit { hits += 1 }
-            if split.side(of: c.labels.subject) == .validation {
+            if validating {
                 let native = try CaseLoader.readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: prepared.transform.sourceGrid)
                 validation.append(ValidationCase(prepared: prepared, nativeTargets: native, truth: c.truthPath.flatMap(CaseTruth.read)))
             } else {

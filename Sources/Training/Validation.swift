@@ -67,9 +67,10 @@ public struct ValidationResult: Codable, Sendable, Equatable {
 
 /// Presence-aware validation on the native grid.
 ///
-/// Per case: the network runs on every profile slice (eval mode); the argmax over background and
-/// the classes the plan allows for the case's region is placed on the profile grid (outside the
-/// input window: background) and brought back to the native grid with
+/// Per case: the network runs on every profile slice (eval mode), whole (validation cases are
+/// prepared with a covering window, as inference is: `TrainingData.load`); the argmax over
+/// background and the classes the plan allows for the case's region is placed on the profile
+/// grid (outside the input window, which a plan-size case may have: background) and brought back to the native grid with
 /// `ProfileTransform.toNative` (nearest). Argmax-then-nearest, not probabilities-then-argmax,
 /// keeps validation memory at one label map per case (probabilities of ~20 channels on a native
 /// 448² × 40 grid are ~1.3 GB); the two differ only in boundary voxels.

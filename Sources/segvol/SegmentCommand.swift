@@ -45,6 +45,9 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "Remove label islands smaller than this many mL (0 keeps all).")
     var minIslandMl: Double = IslandRemoval().minimumML
 
+    @Option(help: "Most pixels of the network window, which covers each profile slice whole; a wider scan is refused (window_too_large).")
+    var maxWindowPixels = WindowPolicy.defaultMaxPixels
+
     @Option(help: "Worker threads of the network (default: all cores).")
     var threads: Int?
 
@@ -55,6 +58,7 @@ struct SegmentCommand: ParsableCommand {
         if let region, Region(rawValue: region) == nil { throw ValidationError("unknown region '\(region)'; choose thigh, calf or abdomen") }
         guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...256") }
         guard minIslandMl >= 0, minIslandMl.isFinite else { throw ValidationError("--min-island-ml must be 0 or more") }
+        guard maxWindowPixels >= 1 else { throw ValidationError("--max-window-pixels must be positive") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -101,7 +105,8 @@ struct SegmentCommand: ParsableCommand {
             free(resolved)
         }
         let folder = try ModelFolder.open(modelPath, catalog: catalog)
-        let settings = SegmentationSettings(batchSize: batchSize, islands: IslandRemoval(minimumML: minIslandMl))
+        let settings = SegmentationSettings(batchSize: batchSize, islands: IslandRemoval(minimumML: minIslandMl),
+                                            maxWindowPixels: maxWindowPixels)
         let segmenter = try Segmenter(model: folder, catalog: catalog, settings: settings, threadCount: threads)
         lap("load_model")
 
@@ -114,7 +119,7 @@ struct SegmentCommand: ParsableCommand {
 
         let (scanRegion, regionSource) = try resolveRegion(input.metadata)
         let outcome = try ScanSegmentation(segmenter: segmenter, model: folder, catalog: catalog)
-            .run(input.image, region: scanRegion, directory: output)
+            .run(input.image, region: scanRegion, directory: output, input: picked.label)
         timings += outcome.timings
         let result = outcome.result, report = outcome.report
 
@@ -129,7 +134,8 @@ struct SegmentCommand: ParsableCommand {
             timings: timings,
             outputs: try outcome.files.map { try .init(directory: output, name: $0) })
         try manifest.write(to: output + "/manifest.json")
-        let total = timings.reduce(0) { $0 + $1.seconds }
+        // load_model and read, then the run's wall time (its output stages overlap).
+        let total = timings.prefix(2).reduce(0) { $0 + $1.seconds } + outcome.seconds
         print(String(format: "%@: %@, %d classes measured, %.2f s → %@", picked.label, scanRegion.rawValue,
                      report.rows.filter { $0.voxels > 0 }.count, total, output))
     }

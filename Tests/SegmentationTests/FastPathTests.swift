@@ -80,18 +80,21 @@ import Testing
         let plan = unionPlan(inputSize: [32, 32], profiles: [.thigh: ResampleProfile(inPlaneSpacing: 1.7, sliceSpacing: 2.5)])
         let oracle = try OracleClassifier(plan: plan, nativeTruth: phantom.labels, profile: plan.regions["thigh"]!.profile)
         let segmenter = try Segmenter(plan: plan, classifier: oracle, catalog: testCatalog)
-        let prepared = try Preprocessor.prepare(phantom.image, plan: plan, region: .thigh)
         let channels = try segmenter.allowedChannels(for: .thigh)
         let ids = channels.map { Int32(plan.outputs[$0].id) }
-        // The profile grid follows the scan's own axes (permuted and flipped), oblique or not.
-        #expect(NativeArgmax.alignment(NativeArgmax.indexMap(prepared.transform)) != nil)
-        for vote in [nil, (id: ids[2], logit: Float(20) - 1e-4)] as [(id: Int32, logit: Float)?] {
-            oracle.vote = vote.map { (Int($0.id), $0.logit) }
-            let probs = SliceInference.run(prepared, classifier: oracle, allowedChannels: channels, channelIDs: ids, batchSize: 4)
-            let fast = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
-            #expect(fast.data == NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform).data)
-            #expect(fast.data == NativeArgmax.unfusedReference(probs, window: prepared.window, transform: prepared.transform).data)
-            #expect(Set(fast.data).count >= 5)
+        // Inference's covering window, and training's plan-size window that crops and pads.
+        for policy in [WindowPolicy.covering(maxPixels: 1 << 20), .planSize] {
+            let prepared = try Preprocessor.prepare(phantom.image, plan: plan, region: .thigh, window: policy)
+            // The profile grid follows the scan's own axes (permuted and flipped), oblique or not.
+            #expect(NativeArgmax.alignment(NativeArgmax.indexMap(prepared.transform)) != nil)
+            for vote in [nil, (id: ids[2], logit: Float(20) - 1e-4)] as [(id: Int32, logit: Float)?] {
+                oracle.vote = vote.map { (Int($0.id), $0.logit) }
+                let probs = SliceInference.run(prepared, classifier: oracle, allowedChannels: channels, channelIDs: ids, batchSize: 4)
+                let fast = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
+                #expect(fast.data == NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform).data)
+                #expect(fast.data == NativeArgmax.unfusedReference(probs, window: prepared.window, transform: prepared.transform).data)
+                #expect(Set(fast.data).count >= 5)
+            }
         }
     }
 

@@ -26,7 +26,8 @@ import Testing
         let image = Self.obliqueImage()
         let profile = ResampleProfile(inPlaneSpacing: 1.3, sliceSpacing: 1.7)
         let plan = unionPlan(inputSize: inputSize, profiles: [.abdomen: profile])
-        let prepared = try Preprocessor.prepare(image, plan: plan, region: .abdomen)
+        // The plan-size window (training's) crops and pads: the twins agree on the outside too.
+        let prepared = try Preprocessor.prepare(image, plan: plan, region: .abdomen, window: .planSize)
         let segmenter = try Segmenter(plan: plan, classifier: RandomClassifier(channels: plan.outputs.count, seed: 5), catalog: testCatalog)
         let channels = try segmenter.allowedChannels(for: .abdomen)
         let ids = channels.map { Int32(plan.outputs[$0].id) }

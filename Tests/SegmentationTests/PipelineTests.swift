@@ -130,14 +130,77 @@ import Testing
         do { _ = try segmenter.segment(phantom.image, region: .thigh) } catch { #expect(error.code == .regionNotInModel) }
     }
 
-    @Test func aCroppingWindowLeavesTheOutsideBackground() throws {
+    @Test func aSmallInputSizeStillSeesTheWholeSlice() throws {
         let phantom = try smallPhantom(.thigh, seed: 3, slices: 2)
         let plan = unionPlan(inputSize: [64, 64])  // far smaller than the ~250² profile slices
+        let (result, oracle) = try Self.run(phantom, plan: plan)
+        // The window grew to cover the profile slice (multiples of 2^depth = 4): nothing cropped,
+        // and the upsampling profile reproduces the truth exactly (the former crop lost the rim).
+        let t = result.transform.targetGrid.shape
+        #expect(result.window.width > 64 && result.window.height > 64 && result.window.width % 4 == 0)
+        #expect(result.window.covers(sliceWidth: t[0], sliceHeight: t[1]))
+        #expect(oracle.windows.allSatisfy { $0 == result.window })
+        #expect(result.labels.data == phantom.labels.data)
+    }
+
+    /// Both thighs side by side at the shipped model's coarse thigh profile (1.75 mm, 128² input):
+    /// the profile slice is wider than the input size, and every voxel of both legs comes back
+    /// (exactly: native ~6 mm, so the profile upsamples). With the plan-size window (the former
+    /// inference window) both outer sides would be background.
+    @Test func bilateralThighsWiderThanTheInputSizeAreSegmentedWhole() throws {
+        let phantom = try smallPhantom(.thigh, seed: 2, bilateral: true, matrix: [64, 64], slices: 3)
+        let profile = ResampleProfile(inPlaneSpacing: 1.75)
+        let plan = unionPlan(inputSize: [128, 128], profiles: [.thigh: profile], depth: 4)
         let (result, _) = try Self.run(phantom, plan: plan)
-        // Inside the window the truth survives; voxels far from the centre are background.
+        let t = result.transform.targetGrid.shape
+        #expect(t[0] > 128, "the test needs a profile slice wider than the input size (\(t))")
+        #expect(result.window.covers(sliceWidth: t[0], sliceHeight: t[1]) && result.window.width % 16 == 0)
+        #expect(try Self.box(phantom.image.grid, profile) == [0, 0, 0])
+        #expect(result.labels.data == phantom.labels.data)
+        // Both legs are there: foreground on both sides of the middle of the left-right axis.
+        let lr = result.transform.reorientation.sourceAxis[0]
         let s = result.labels.shape
-        #expect(result.labels[0, 0, 0] == 0 && result.labels[s[0] - 1, s[1] / 2, 1] == 0)
-        let kept = zip(result.labels.data, phantom.labels.data).filter { $0.0 != 0 }
-        #expect(!kept.isEmpty && kept.allSatisfy { $0.0 == $0.1 })
+        var sides = Set<Bool>()
+        for k in 0..<s[2] {
+            for j in 0..<s[1] {
+                for i in 0..<s[0] where result.labels[i, j, k] != 0 {
+                    sides.insert([i, j, k][lr] < s[lr] / 2)
+                }
+            }
+        }
+        #expect(sides == [true, false])
+        // What the former window would have dropped: many foreground voxels outside it.
+        let old = SliceWindow(sliceWidth: t[0], sliceHeight: t[1], width: 128, height: 128)
+        let onProfile = try ProfileTransform(source: phantom.labels.grid, profile: profile).toProfile(phantom.labels)
+        var outside = 0
+        for k in 0..<t[2] {
+            for j in 0..<t[1] {
+                for i in 0..<t[0] where onProfile[i, j, k] != 0 {
+                    let x = i - old.offsetX, y = j - old.offsetY
+                    if x < 0 || x >= 128 || y < 0 || y >= 128 { outside += 1 }
+                }
+            }
+        }
+        #expect(outside > 1000)
+    }
+
+    @Test func aWindowOverTheLimitIsRefusedNotCropped() throws {
+        let phantom = try smallPhantom(.thigh, seed: 2, bilateral: true, matrix: [64, 64], slices: 2)
+        let plan = unionPlan(inputSize: [128, 128], profiles: [.thigh: ResampleProfile(inPlaneSpacing: 1.75)], depth: 4)
+        let segmenter = try Segmenter(plan: plan, classifier: RandomClassifier(channels: plan.outputs.count, seed: 1), catalog: testCatalog,
+                                      settings: SegmentationSettings(maxWindowPixels: 128 * 128))
+        do {
+            _ = try segmenter.segment(phantom.image, region: .thigh, input: "legs.nii.gz")
+            Issue.record("a window over the limit was not refused")
+        } catch {
+            #expect(error.code == .windowTooLarge)
+            #expect(error.input == "legs.nii.gz")
+            #expect(error.reason.contains("over the limit of 16384") && error.remedy.contains("max_window_pixels"))
+        }
+        // At the limit it runs.
+        let t = try ProfileTransform(source: phantom.image.grid, profile: ResampleProfile(inPlaneSpacing: 1.75)).targetGrid.shape
+        let w = SliceWindow.covering(sliceWidth: t[0], sliceHeight: t[1], minimumWidth: 128, minimumHeight: 128, multiple: 16)
+        segmenter.settings.maxWindowPixels = w.width * w.height
+        #expect(try segmenter.segment(phantom.image, region: .thigh).window == w)
     }
 }

@@ -18,6 +18,26 @@ import Testing
         #expect(Array(out[20..<24]) == [-1, -1, -1, -1])        // y = 5 ↔ j = 4: padding
     }
 
+    @Test func aCoveringWindowHoldsTheWholeSliceInMultiplesOfTheDepth() {
+        // Wider than the minimum: rounded up to a multiple of 16, centred, padded on both sides.
+        let w = SliceWindow.covering(sliceWidth: 233, sliceHeight: 100, minimumWidth: 128, minimumHeight: 128, multiple: 16)
+        #expect(w.width == 240 && w.height == 128)
+        #expect(w.offsetX == -3 && w.offsetY == -14)
+        #expect(w.covers(sliceWidth: 233, sliceHeight: 100))
+        // Exactly a multiple: no padding on that side.
+        let exact = SliceWindow.covering(sliceWidth: 256, sliceHeight: 257, minimumWidth: 128, minimumHeight: 128, multiple: 16)
+        #expect(exact.width == 256 && exact.offsetX == 0 && exact.height == 272 && exact.covers(sliceWidth: 256, sliceHeight: 257))
+        // The plan-size window of the same slice crops: it does not cover.
+        #expect(!SliceWindow(sliceWidth: 233, sliceHeight: 100, width: 128, height: 128).covers(sliceWidth: 233, sliceHeight: 100))
+        // Every slice size from 1 to 70 against minimum 32, multiple 8: covered, multiple, minimal.
+        for n in 1...70 {
+            let c = SliceWindow.covering(sliceWidth: n, sliceHeight: 70 - n + 1, minimumWidth: 32, minimumHeight: 32, multiple: 8)
+            #expect(c.covers(sliceWidth: n, sliceHeight: 71 - n))
+            #expect(c.width % 8 == 0 && c.height % 8 == 0)
+            #expect(c.width == max(32, (n + 7) / 8 * 8) && c.height == max(32, (71 - n + 7) / 8 * 8))
+        }
+    }
+
     @Test func windowNormalisationClipsToTheUnitInterval() {
         let grid = Grid(shape: [4, 1, 1], affine: .identity)
         let v = ImageVolume(grid: grid, data: [-1000, -250, 50, 2000])

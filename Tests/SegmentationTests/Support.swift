@@ -47,6 +47,7 @@ final class OracleClassifier: SliceClassifier {
     var vote: (id: Int, logit: Float)?
     var high: Float = 20
     var calls: [Range<Int>] = []
+    var windows: [SliceWindow] = []
 
     init(plan: ModelPlan, nativeTruth: LabelVolume, profile: ResampleProfile) throws {
         self.plan = plan
@@ -57,6 +58,7 @@ final class OracleClassifier: SliceClassifier {
 
     func classify(_ batch: SliceBatch, into logits: UnsafeMutableBufferPointer<Float>) {
         calls.append(batch.slices)
+        windows.append(batch.window)
         let c = channelCount, h = batch.height, w = batch.width, hw = h * w
         logits.update(repeating: 0)
         let nx = truth.shape[0], ny = truth.shape[1]

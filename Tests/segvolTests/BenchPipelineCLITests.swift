@@ -9,7 +9,7 @@ import Testing
         let lines = out.stdout.split(separator: "\n").map(String.init)
         let header = try #require(lines.first { $0.hasPrefix("stage (seconds)") })
         for name in ["thigh DICOM", "thigh NIfTI", "calf NIfTI", "abdomen NIfTI"] { #expect(header.contains(name)) }
-        // Each stage row holds one number per case; the total is their sum, so positive.
+        // Each stage row holds one number per case; the total is the wall time, so positive.
         for stage in ["read", "preprocess", "inference", "to_native", "postprocess", "volumes", "write_labels", "write_csv", "write_qc", "total"] {
             let row = try #require(lines.first { $0.hasPrefix(stage + " ") }, "no row \(stage)")
             let values = row.split(separator: " ").dropFirst().compactMap { Double($0) }

@@ -108,6 +108,12 @@ import Testing
         r = try Self.run(["segment", blank, "-o", dir + "/x", "--model", model])
         #expect(r.status == 64 && r.stderr.contains("[region_unknown]") && r.stderr.contains("--region"), "\(r.stderr)")
 
+        // A scan whose whole profile slice needs a larger window than allowed: refused, naming it.
+        r = try Self.run(["segment", nifti, "-o", dir + "/x", "--model", model, "--region", "thigh", "--max-window-pixels", "1000"])
+        #expect(r.status == 65 && r.stderr.contains("[window_too_large]") && r.stderr.contains("image.nii.gz")
+                && r.stderr.contains("over the limit of 1000"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x/labels.nii.gz"))
+
         // A region the model does not cover.
         r = try Self.run(["segment", nifti, "-o", dir + "/x", "--model", model, "--region", "calf"])
         #expect(r.status == 65 && r.stderr.contains("[region_not_in_model]"))

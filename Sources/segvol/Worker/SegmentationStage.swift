@@ -33,7 +33,7 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
     var name: String { "segmentation" }
     var parameters: [String: String] {
         ["model.dir": modelDirectory.isEmpty ? "(automatic)" : modelDirectory, "batch_size": "\(settings.batchSize)",
-         "min_island_ml": "\(settings.islands.minimumML)", "files": "labels.nii.gz, volumes.csv, qc.png"]
+         "min_island_ml": "\(settings.islands.minimumML)", "max_window_pixels": "\(settings.maxWindowPixels)", "files": "labels.nii.gz, volumes.csv, qc.png"]
     }
 
     func jobModel() -> JobManifest.ModelRecord? { loaded?.record }
@@ -53,13 +53,13 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
     }
 
     /// Resolves, opens and loads the model; a missing or broken model is an outcome, not an error.
-    static func loadModel(directory: String, registry: String? = nil) -> Result<(ScanSegmentation, JobManifest.ModelRecord), ImagingError> {
+    static func loadModel(directory: String, registry: String? = nil, settings: SegmentationSettings = .init()) -> Result<(ScanSegmentation, JobManifest.ModelRecord), ImagingError> {
         let start = ContinuousClock.now
         do throws(ImagingError) {
             let catalog = try LabelCatalog.load()
             let path = try locateModel(directory: directory, registry: registry)
             let folder = try ModelFolder.open(path, catalog: catalog)
-            let segmenter = try Segmenter(model: folder, catalog: catalog)
+            let segmenter = try Segmenter(model: folder, catalog: catalog, settings: settings)
             let hashed: SegmentManifest.Model
             do {
                 hashed = try SegmentManifest.Model(folder: folder)
@@ -78,7 +78,7 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
         var timings: [String: Double] = [:]
         if !attempted {
             attempted = true
-            switch Self.loadModel(directory: modelDirectory) {
+            switch Self.loadModel(directory: modelDirectory, settings: settings) {
             case .success(let model):
                 loaded = (model.0, model.1)
                 timings["load_model"] = model.1.loadSeconds
@@ -103,7 +103,7 @@ final class SegmentationStage: ScanStage, @unchecked Sendable {
         }
         let outcome: ScanSegmentation.Outcome
         do {
-            outcome = try loaded.segmentation.run(scan.image, region: region, directory: context.directory)
+            outcome = try loaded.segmentation.run(scan.image, region: region, directory: context.directory, input: "the scan of job \(context.job)")
         } catch let error as ImagingError where error.code == .regionNotInModel {
             return StageOutput(files: [], segmentationSkipped: .init(label: "region", code: error.code.rawValue, reason: "\(error.reason). \(error.remedy)"),
                                timings: timings)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Foundation
 import Logging
+import Segmentation
 import Spool
 
 /// `segvol worker --job DIR`: processes one claimed job in a child process of `segvol serve`.
@@ -47,6 +48,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("zip-max-ratio"), help: "Highest expansion ratio of one zip entry (config zip.max_ratio).")
     var zipMaxRatio = SegvolConfig().zip.maxRatio
 
+    @Option(name: .customLong("max-window-pixels"), help: "Most pixels of the network window (config model.max_window_pixels).")
+    var maxWindowPixels = SegvolConfig().model.maxWindowPixels
+
     @Option(name: .customLong("series-index"), help: "The site's series index folder (state/series/); omitted: no late-instance check.")
     var seriesIndex: String?
 
@@ -58,7 +62,8 @@ struct WorkerCommand: ParsableCommand {
         let logger = LoggingSetup.logger(label: "segvol-worker", target: logTarget, level: logLevel)
         let stages: [any ScanStage] = [
             NativeImageStage(),
-            SegmentationStage(modelDirectory: modelDirectory, pseudonymKey: pseudonymKey.flatMap(Pseudonym.readKey)),
+            SegmentationStage(modelDirectory: modelDirectory, pseudonymKey: pseudonymKey.flatMap(Pseudonym.readKey),
+                              settings: SegmentationSettings(maxWindowPixels: maxWindowPixels)),
         ]
         let limits = ZipLimits(maxTotalBytes: Int64(zipMaxMB) << 20, maxEntries: zipMaxEntries, maxRatio: zipMaxRatio)
         let status = JobRunner(jobDir: job, outbox: outbox, logger: logger, stages: stages, zipLimits: limits,
