@@ -108,12 +108,14 @@ func conv3x3WeightGradPartialCount(ci: Int, co: Int) -> Int { co * ci * 9 }
 /// `conv2dBackward` with k = 3 (dinp overwritten when given, dweight and dbias accumulate;
 /// a nil dbias is skipped: `batchNormReluTrainBackward` can sum it on the way),
 /// without column scratch. flipped: (Ci, Co, 3, 3) scratch; partials: `workers` x
-/// `conv3x3WeightGradPartialCount` scratch.
+/// `conv3x3WeightGradPartialCount` scratch; packed: nil or `conv3x3PackedCount(ci: co, co: ci)`
+/// floats, the input gradient then runs the packed-weight kernel (no flipped copy).
 func conv3x3BackwardDirect(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, flipped: UnsafeMutablePointer<Float>,
-    partials: UnsafeMutablePointer<Float>, workers: Int = 1, scalar: Bool = false
+    partials: UnsafeMutablePointer<Float>, workers: Int = 1, scalar: Bool = false,
+    packed: UnsafeMutablePointer<Float>? = nil
 ) {
     let hw = h * w
     // dbias (Co) += sum over images and pixels of dout (nil: the caller has it already).
@@ -127,6 +129,11 @@ func conv3x3BackwardDirect(
     conv3x3WeightGradient(dweight: dweight, dout: dout, inp: inp, n: n, ci: ci, co: co, h: h, w: w,
                           partials: partials, workers: workers, scalar: scalar)
     guard let dinp else { return }
+    if let packed, conv3x3PackedApplies(w: w, scalar: scalar) {
+        conv3x3ForwardDirect(out: dinp, inp: dout, weight: weight, bias: nil, n: n, ci: co, co: ci, h: h, w: w,
+                             workers: workers, scalar: scalar, packed: packed, transposedWeight: true)
+        return
+    }
     // dinp = dout convolved with flipped[c, o, ky, kx] = weight[o, c, 2 - ky, 2 - kx]
     for o in 0..<co {
         for c in 0..<ci {

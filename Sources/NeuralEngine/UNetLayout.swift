@@ -145,6 +145,7 @@ struct UNetPlan {
     var dz = -1                        // scratch: largest unit output
     var col = 0                        // scratch: largest im2col chunk / up-conv column
     var flipped = -1                   // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
+    var packed = 0                     // scratch: largest packed 3x3 weight + bias (`conv3x3PackedCount`)
     var partials = -1                  // scratch: workers x largest weight+bias gradient (backward)
     var floatCount = 0, intCount = 0
     /// Inference writes the encoder outputs and up-conv outputs straight into per-level
@@ -161,7 +162,7 @@ struct UNetPlan {
         self.workers = workers
         var fp = WorkspacePlanner()
         var ints = 0
-        var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
+        var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth, maxPacked = 16
         var maxPartial = conv2dPartialCount(ci: config.baseWidth, co: config.classes, k: 1)
         // Inference: two buffers the size of the largest level's activation, ping-ponged.
         let levelMax = n * config.width(level: 0) * h * w
@@ -179,6 +180,8 @@ struct UNetPlan {
                 maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
             }
             maxFlipped = max(maxFlipped, u.ci * u.co * 9)
+            maxPacked = max(maxPacked, conv3x3PackedCount(ci: u.ci, co: u.co))
+            if training { maxPacked = max(maxPacked, conv3x3PackedCount(ci: u.co, co: u.ci)) }  // input gradient
             maxPartial = max(maxPartial, conv2dPartialCount(ci: u.ci, co: u.co, k: 3))
             if training {
                 return UnitBuffers(z: fp.reserve(count), a: fp.reserve(count), da: fp.reserve(count),
@@ -243,6 +246,7 @@ struct UNetPlan {
             partials = fp.reserve(workers > 1 ? workers * maxPartial : 1)
         }
         col = fp.reserve(workers * maxCol)
+        packed = fp.reserve(maxPacked)
         floatCount = fp.total
         intCount = ints
     }
