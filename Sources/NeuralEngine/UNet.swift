@@ -125,7 +125,8 @@ public final class UNet {
             // whose first half the encoder wrote.
             upConvForward(out: ws(plan.upOut[i]), inp: u, weight: p + l.weight, bias: p + l.bias,
                           n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers,
-                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil)
+                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil,
+                          packed: conv3x3DirectAvailable && conv3x3PackedEnabled ? ws(plan.packed) : nil)
             if !plan.concatFree {
                 concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c,
                               hw: hi * wi, workers: plan.workers)

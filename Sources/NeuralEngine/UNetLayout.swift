@@ -229,7 +229,8 @@ struct UNetPlan {
         for i in (0..<config.depth).reversed() {
             let hl = h >> i, wl = w >> i, c = config.width(level: i)
             let hw = hl * wl
-            maxCol = max(maxCol, c * 4 * hw / 4)
+            maxCol = max(maxCol, c * 4 * hw / 4, upConvPackedScratchCount(ci: 2 * c))
+            maxPacked = max(maxPacked, upConvPackedCount(ci: 2 * c, co: c))
             maxPartial = max(maxPartial, 2 * c * c * 4 + c)
             upOut[i] = training ? fp.reserve(n * c * hw) : concatFree ? levelCat[i] + c * hw : other
             dUpOut[i] = training ? fp.reserve(n * c * hw) : -1

@@ -115,3 +115,55 @@ import Testing
         #expect(t.p[co * 144 + 1] == 0)
     }
 }
+
+/// The packed up-conv kernel (Sources/CKernels/upconv2x2.c) against the naive Double
+/// reference `upConvForwardNaive`. Bound per element: 2 K u S, K = Ci + 1 Float terms (bias
+/// included), S = sum of |terms| (the reference on |input|, |weight|, |bias|).
+@Suite struct UpConvPackedTests {
+    /// (n, ci, co, h, w): rows of 8 pixels and more (one or more 64-pixel chunks, a last tile
+    /// overlapping the one before), rows < 8 (the scalar fallback), channel counts around 16,
+    /// 1x1 images, batch > 1 (so items are whole images) and 1 (row chunks).
+    static let shapes: [(Int, Int, Int, Int, Int)] = [
+        (2, 3, 5, 3, 9), (1, 5, 17, 3, 70), (3, 32, 16, 8, 8), (2, 20, 17, 5, 7), (1, 40, 33, 4, 130),
+        (2, 17, 9, 1, 1), (1, 1, 1, 1, 1), (1, 64, 32, 6, 16),
+    ]
+
+    @Test(arguments: shapes.indices)
+    func packedKernelMatchesNaive(index: Int) {
+        let (n, ci, co, h, w) = Self.shapes[index]
+        let x = Buf(random: n * ci * h * w, seed: 81), wt = Buf(random: ci * co * 4, seed: 82), b = Buf(random: co, seed: 83)
+        let ref = Buf(n * co * 4 * h * w), abs = Buf(n * co * 4 * h * w)
+        upConvForwardNaive(out: ref.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w)
+        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) }), ab = Buf(b.array.map { Swift.abs($0) })
+        upConvForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: ab.c, n: n, ci: ci, co: co, h: h, w: w)
+        let k = Float(ci + 1), u = Float(1) / Float(1 << 24)
+        for (scalar, workers) in [(false, 1), (false, 2), (true, 2)] {
+            let out = Buf(n * co * 4 * h * w, fill: .nan), packed = Buf(upConvPackedCount(ci: ci, co: co), fill: .nan)
+            let col = Buf(workers * upConvPackedScratchCount(ci: ci), fill: .nan)
+            upConvForward(out: out.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, col: col.p,
+                          workers: workers, packed: packed.p, scalar: scalar)
+            var bad = 0
+            for i in 0..<out.count where !(Swift.abs(out.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+            #expect(bad == 0, "\(bad) of \(out.count) outputs off, shape \(index) scalar \(scalar) workers \(workers)")
+        }
+    }
+
+    /// Written into the second half of a concatenation buffer (larger image stride): the first
+    /// half stays untouched, the second equals the plain output bit for bit.
+    @Test func writesIntoConcatenationHalf() {
+        let n = 2, ci = 24, co = 16, h = 4, w = 12
+        let x = Buf(random: n * ci * h * w, seed: 91), wt = Buf(random: ci * co * 4, seed: 92), b = Buf(random: co, seed: 93)
+        let packed = Buf(upConvPackedCount(ci: ci, co: co)), col = Buf(2 * upConvPackedScratchCount(ci: ci))
+        let plain = Buf(n * co * 4 * h * w), cat = Buf(n * 2 * co * 4 * h * w, fill: -7)
+        upConvForward(out: plain.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, col: col.p,
+                      workers: 2, packed: packed.p)
+        upConvForward(out: cat.p + co * 4 * h * w, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w,
+                      col: col.p, workers: 2, outImageStride: 2 * co * 4 * h * w, packed: packed.p)
+        let image = co * 4 * h * w
+        for b in 0..<n {
+            #expect(Array(UnsafeBufferPointer(start: cat.p + b * 2 * image, count: image)).allSatisfy { $0 == -7 })
+            #expect(Array(UnsafeBufferPointer(start: cat.p + b * 2 * image + image, count: image))
+                    == Array(UnsafeBufferPointer(start: plain.p + b * image, count: image)))
+        }
+    }
+}

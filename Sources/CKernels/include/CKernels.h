@@ -64,6 +64,30 @@ void ck_conv3x3_packed_forward(float *out, const float *inp, const float *packed
 void ck_conv3x3_packed_forward_scalar(float *out, const float *inp, const float *packed, int relu, int ci, int co,
                                       int h, int w, int y0, int rows);
 
+/// Floats of the packed up-conv weights + bias `ck_upconv2x2_pack` writes for (ci, co).
+size_t ck_upconv2x2_packed_count(int ci, int co);
+
+/// Floats of scratch `ck_upconv2x2_packed_forward` needs (ci * 64: a 64-pixel chunk of one input row).
+size_t ck_upconv2x2_scratch_count(int ci, int co, int w);
+
+/// Packs 2x2 stride-2 transposed-convolution weights (ci, co, 2, 2) and bias (co, or NULL: 0)
+/// for `ck_upconv2x2_packed_forward`, output-channel blocks ob0 <= ob < ob1 of (co + 15) / 16:
+/// ((co + 15) / 16, ci, 4 taps, 16 channels; channels past co zero), then co rounded up to 16
+/// bias values.
+void ck_upconv2x2_pack(float *packed, const float *weight, const float *bias, int ci, int co, int ob0, int ob1);
+
+/// 2x2 stride-2 transposed convolution of ONE image, input rows [y0, y0 + rows):
+/// out (co, 2h, 2w) rows 2y0 .. 2(y0 + rows) - 1, out[o][2y + a][2x + b] = bias[o] +
+/// sum_c inp[c][y][x] * weight[c][o][a][b]; inp (ci, h, w). scratch: `ck_upconv2x2_scratch_count` floats.
+/// AVX-512F tiles of 16 channels x 8 pixels x 2 taps; without AVX-512F or for w < 8, the
+/// scalar version (scratch unused).
+void ck_upconv2x2_packed_forward(float *out, const float *inp, const float *packed, float *scratch, int ci, int co,
+                                 int h, int w, int y0, int rows);
+
+/// The portable scalar version of `ck_upconv2x2_packed_forward` (same contract).
+void ck_upconv2x2_packed_forward_scalar(float *out, const float *inp, const float *packed, int ci, int co, int h,
+                                        int w, int y0, int rows);
+
 /// Weight gradient of `ck_conv3x3_forward`, ACCUMULATED (+=) into dweight (co, ci, 3, 3):
 /// dweight[o, c, ky, kx] += sum over images b < nimg and output rows y0 <= y < y0 + rows of
 /// dout[b, o, y, x] * inp[b, c, y + ky - 1, x + kx - 1] (zero outside the image), for output
