@@ -258,7 +258,8 @@ public final class UNet {
             // The conv bias gradient (the sum of dz) came with the batch norm's backward.
             conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: nil, dout: dz, inp: input,
                                   weight: p + u.weight, n: n, ci: u.ci, co: u.co, h: h, w: w, flipped: ws(plan.flipped),
-                                  partials: ws(plan.partials), workers: plan.workers, packed: conv3x3PackedEnabled ? ws(plan.packed) : nil)
+                                  partials: ws(plan.partials), workers: plan.workers, packed: conv3x3PackedEnabled ? ws(plan.packed) : nil,
+                                  weightGradScratch: conv3x3PackedEnabled ? ws(plan.dwScratch) : nil)
             return
         }
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,

@@ -18,7 +18,7 @@ import Testing
     /// channel counts around the 3-channel block.
     static let shapes: [(Int, Int, Int, Int, Int)] = [
         (2, 3, 5, 70, 40), (5, 4, 7, 8, 9), (9, 2, 3, 20, 20), (2, 17, 4, 1, 1),
-        (3, 1, 16, 1, 33), (2, 6, 2, 5, 17), (1, 2, 10, 47, 47),
+        (3, 1, 16, 1, 33), (2, 6, 2, 5, 17), (1, 2, 10, 47, 47), (8, 5, 40, 4, 4),
     ]
 
     /// Exact gradients: dweight (Co, Ci, 3, 3), dinp (N, Ci, H, W), dbias (Co), and the sums of
@@ -79,9 +79,11 @@ import Testing
         let dx = Buf(n * ci * h * w, fill: .nan)
         let flipped = Buf(ci * co * 9), partials = Buf(workers * conv3x3WeightGradPartialCount(ci: ci, co: co))
         let packed = Buf(conv3x3PackedCount(ci: co, co: ci), fill: .nan)
+        let dwScratch = Buf(workers * conv3x3WeightGradScratchCount(ci: ci, w: w), fill: .nan)
         conv3x3BackwardDirect(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dy.c, inp: x.c, weight: wt.c,
                               n: n, ci: ci, co: co, h: h, w: w, flipped: flipped.p, partials: partials.p,
-                              workers: workers, scalar: scalar, packed: usePacked ? packed.p : nil)
+                              workers: workers, scalar: scalar, packed: usePacked ? packed.p : nil,
+                              weightGradScratch: usePacked ? dwScratch.p : nil)
         let r = reference(dout: dy.array, inp: x.array, weight: wt.array, n: n, ci: ci, co: co, h: h, w: w)
         let label = "shape \(index) scalar \(scalar) workers \(workers) packed \(usePacked)"
         #expect(outside(dw, exact: r.dw, abs: r.dwAbs, start: dwStart, terms: n * h * w) == 0, "dweight, \(label)")
@@ -96,9 +98,10 @@ import Testing
         Self.check(index, scalar: false, workers: 2)
     }
 
-    /// The input gradient through the packed-weight kernel (weights packed transposed and rotated).
+    /// The 16-channel kernels: the input gradient through the packed-weight kernel (weights
+    /// packed transposed and rotated), the weight gradient with output channels in the lanes.
     @Test(arguments: shapes.indices)
-    func packedInputGradientMatchesExact(index: Int) {
+    func packedKernelsMatchExact(index: Int) {
         Self.check(index, scalar: false, workers: 1, packed: true)
         Self.check(index, scalar: false, workers: 2, packed: true)
         Self.check(index, scalar: true, workers: 2, packed: true)

@@ -96,6 +96,16 @@ void ck_upconv2x2_packed_forward_scalar(float *out, const float *inp, const floa
 void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
                         int nimg, int y0, int rows, int o0, int o1);
 
+/// Floats of scratch `ck_conv3x3_dweight_packed` needs for ci input channels and rows of w pixels.
+size_t ck_conv3x3_dweight_scratch_count(int ci, int w);
+
+/// `ck_conv3x3_dweight` (same contract) with 16 output channels in the vector lanes: dout
+/// transposed per block and row sub-chunk into scratch, one broadcast input value per 3 FMAs,
+/// the 16 channels' sums kept in scratch (`ck_conv3x3_dweight_scratch_count` floats) and added
+/// into dweight once per call. AVX-512F; without it, the scalar version.
+void ck_conv3x3_dweight_packed(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1, float *scratch);
+
 /// The portable scalar version of `ck_conv3x3_dweight` (same contract), the fallback.
 void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
                                int nimg, int y0, int rows, int o0, int o1);
