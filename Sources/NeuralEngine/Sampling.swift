@@ -92,10 +92,10 @@ func maxPoolBackward(
 /// Transposed convolution 2x2, stride 2, with bias (PyTorch `ConvTranspose2d(ci, co, 2, 2)`):
 /// out[n, o, 2y+a, 2x+b] = bias[o] + sum_c inp[n, c, y, x] * weight[c, o, a, b].
 /// out: (N, Co, 2H, 2W); inp: (N, Ci, H, W); weight: (Ci, Co, 2, 2) (PyTorch's IOHW); bias: (Co);
-/// col: `workers` x (Co*4, H*W) scratch (the packed route: `workers` x `upConvPackedScratchCount`).
+/// col: `workers` x max((Co*4, H*W), `upConvPackedScratchCount(ci)`) scratch covers both routes.
 /// packed: nil (im2col-free GEMM + scatter), or `upConvPackedCount(ci, co)` floats: the weights
 /// are packed per 16 output channels and the direct kernel of Sources/CKernels/upconv2x2.c
-/// runs (AVX-512; `scalar` forces its portable twin). Work items are images, or row chunks of
+/// runs (AVX-512 and W >= 8; `scalar` forces its portable twin). Work items are images, or row chunks of
 /// one (see `upConvChunks`).
 func upConvForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
@@ -107,8 +107,9 @@ func upConvForward(
     let w2 = 2 * w
     let outStride = outImageStride ?? co * 4 * hw
     let (rows, chunks) = upConvChunks(n: n, h: h, workers: workers)
-    if let packed, conv3x3DirectAvailable || scalar {
-        // Packed weights, direct kernel (Sources/CKernels/upconv2x2.c): no column buffer, no scatter.
+    if let packed, scalar || (conv3x3DirectAvailable && w >= 8) {
+        // Packed weights, direct kernel (Sources/CKernels/upconv2x2.c): no column buffer, no
+        // scatter. Rows under 8 pixels (its tile width) keep GEMM + scatter below.
         let blocks = (co + 15) / 16
         parallelFor(blocks, workers: min(workers, blocks)) { ob, _ in
             ck_upconv2x2_pack(packed, weight, bias, Int32(ci), Int32(co), Int32(ob), Int32(ob + 1))

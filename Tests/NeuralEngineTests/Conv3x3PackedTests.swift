@@ -121,7 +121,7 @@ import Testing
 /// included), S = sum of |terms| (the reference on |input|, |weight|, |bias|).
 @Suite struct UpConvPackedTests {
     /// (n, ci, co, h, w): rows of 8 pixels and more (one or more 64-pixel chunks, a last tile
-    /// overlapping the one before), rows < 8 (the scalar fallback), channel counts around 16,
+    /// overlapping the one before), rows < 8 (GEMM, or the scalar twin), channel counts around 16,
     /// 1x1 images, batch > 1 (so items are whole images) and 1 (row chunks).
     static let shapes: [(Int, Int, Int, Int, Int)] = [
         (2, 3, 5, 3, 9), (1, 5, 17, 3, 70), (3, 32, 16, 8, 8), (2, 20, 17, 5, 7), (1, 40, 33, 4, 130),
@@ -139,7 +139,8 @@ import Testing
         let k = Float(ci + 1), u = Float(1) / Float(1 << 24)
         for (scalar, workers) in [(false, 1), (false, 2), (true, 2)] {
             let out = Buf(n * co * 4 * h * w, fill: .nan), packed = Buf(upConvPackedCount(ci: ci, co: co), fill: .nan)
-            let col = Buf(workers * upConvPackedScratchCount(ci: ci), fill: .nan)
+            // rows under 8 pixels take the GEMM route, whose columns are (Co*4, H*W) per worker
+            let col = Buf(workers * max(upConvPackedScratchCount(ci: ci), co * 4 * h * w), fill: .nan)
             upConvForward(out: out.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, col: col.p,
                           workers: workers, packed: packed.p, scalar: scalar)
             var bad = 0
