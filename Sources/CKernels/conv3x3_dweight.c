@@ -228,6 +228,41 @@ static void ck_dwp_single(float *accm, const float *dT, const float *inp, int c,
     ck_dwp_group(accm, dT, inp, c, h, w, y0, R, 1);
 }
 
+/// D[x][j] = src[j * hw + x] for x < w, j < nj (0 for nj <= j < 16): one row of 16 dout
+/// planes, pixel-major; 16 x 16 blocks transposed in registers, the row tail lane by lane.
+__attribute__((target("avx512f")))
+static void ck_dwp_transpose_row(float *D, const float *src, size_t hw, int w, int nj) {
+    int x0 = 0;
+    for (; x0 + 16 <= w; x0 += 16) {
+        __m512 r[16], t[16];
+        for (int j = 0; j < 16; j++) r[j] = j < nj ? _mm512_loadu_ps(src + (size_t)j * hw + x0) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; i += 2) {
+            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 16; i += 4) {
+            r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int i = 0; i < 16; i += 8) {
+            for (int k = 0; k < 4; k++) {
+                t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+                t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
+            }
+        }
+        for (int k = 0; k < 8; k++) {
+            r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+            r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+        }
+        for (int p = 0; p < 16; p++) _mm512_storeu_ps(D + (size_t)(x0 + p) * 16, r[p]);
+    }
+    for (int x = x0; x < w; x++)
+        for (int j = 0; j < 16; j++) D[(size_t)x * 16 + j] = j < nj ? src[(size_t)j * hw + x] : 0.0f;
+}
+
+__attribute__((target("avx512f")))
 static void ck_conv3x3_dweight_packed_avx512(float *dweight, const float *dout, const float *inp, int ci, int co,
                                              int h, int w, int nimg, int y0, int rows, int o0, int o1,
                                              float *scratch) {
@@ -249,14 +284,7 @@ static void ck_conv3x3_dweight_packed_avx512(float *dweight, const float *dout, 
                         Dr[j] = 0.0f;
                         Dr[(size_t)(w + 1) * 16 + j] = 0.0f;
                     }
-                    for (int j = 0; j < 16; j++) {
-                        const float *src = db + (size_t)j * hw + (size_t)(ys + r) * w;
-                        if (j < nj) {
-                            for (int x = 0; x < w; x++) Dr[(size_t)(x + 1) * 16 + j] = src[x];
-                        } else {
-                            for (int x = 0; x < w; x++) Dr[(size_t)(x + 1) * 16 + j] = 0.0f;
-                        }
-                    }
+                    ck_dwp_transpose_row(Dr + 16, db + (size_t)(ys + r) * w, hw, w, nj);
                 }
                 int c = 0;
                 for (; c + 2 <= ci; c += 2) ck_dwp_pair(accm, dT, ib, c, h, w, ys, rr);
