@@ -151,3 +151,169 @@ void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int
 }
 
 #endif
+
+// ---------------------------------------------------------------------------------------------
+// Output-channel-blocked variant (`ck_conv3x3_dweight_packed`): 16 output channels in the lanes.
+// Per block of 16 output channels and per sub-chunk of rows (>= 128 pixels), dout is transposed
+// to pixel-major vectors D[x] (16 channels, zero at x = -1 and x = w and past o1); then for each
+// pair of input channels and each input value in[c][y + ky - 1][q] (one broadcast), 3 FMAs:
+// tap kx = 0 with D[q + 1], kx = 1 with D[q], kx = 2 with D[q - 1] (18 zmm accumulators for
+// the pair's 2 x 9 taps). No horizontal sums: the accumulators are the 16 channels' gradients,
+// kept in scratch between sub-chunks and added into dweight once per call. All loads are
+// aligned-or-scalar, no masks.
+
+static int ck_dwp_rows(int w) { return w >= 128 ? 1 : 128 / w; }
+
+size_t ck_conv3x3_dweight_scratch_count(int ci, int w) {
+    return (size_t)ci * 144 + (size_t)ck_dwp_rows(w) * (w + 2) * 16 + 16;
+}
+
+#ifdef CK_X86
+
+/// CG (1 or 2, compile-time) input channels from c: accm[(c + k) * 9 + t][16] += the sums over
+/// rows y0 .. y0 + R - 1 (D for row r at dT + r * (w + 2) * 16 + 16).
+__attribute__((target("avx512f"), always_inline))
+static inline void ck_dwp_group(float *accm, const float *dT, const float *inp, int c, int h, int w, int y0, int R,
+                                const int CG) {
+    const size_t hw = (size_t)h * w;
+    __m512 acc[2][9];
+    for (int k = 0; k < CG; k++)
+        for (int t = 0; t < 9; t++) acc[k][t] = _mm512_loadu_ps(accm + ((size_t)(c + k) * 9 + t) * 16);
+    for (int r = 0; r < R; r++) {
+        const int y = y0 + r;
+        const float *D = dT + (size_t)r * (w + 2) * 16 + 16;  // D + 16 x: pixel x, -1 <= x <= w
+        for (int ky = 0; ky < 3; ky++) {
+            const int sy = y + ky - 1;
+            if (sy < 0 || sy >= h) continue;
+            const float *r0 = inp + (size_t)c * hw + (size_t)sy * w;
+            const float *r1 = r0 + hw;
+            for (int q = 0; q < w; q++) {
+                const __m512 dn = _mm512_loadu_ps(D + (q + 1) * 16), dc = _mm512_loadu_ps(D + q * 16);
+                const __m512 dp = _mm512_loadu_ps(D + (q - 1) * 16);
+                const __m512 v0 = _mm512_set1_ps(r0[q]);
+                // ky is a loop variable: select the accumulators with a switch so their indices
+                // stay compile-time constants (registers)
+#define CK_DWP_FMA(KY)                                                                   \
+    acc[0][KY * 3] = _mm512_fmadd_ps(v0, dn, acc[0][KY * 3]);                            \
+    acc[0][KY * 3 + 1] = _mm512_fmadd_ps(v0, dc, acc[0][KY * 3 + 1]);                    \
+    acc[0][KY * 3 + 2] = _mm512_fmadd_ps(v0, dp, acc[0][KY * 3 + 2]);                    \
+    if (CG == 2) {                                                                       \
+        const __m512 v1 = _mm512_set1_ps(r1[q]);                                         \
+        acc[1][KY * 3] = _mm512_fmadd_ps(v1, dn, acc[1][KY * 3]);                        \
+        acc[1][KY * 3 + 1] = _mm512_fmadd_ps(v1, dc, acc[1][KY * 3 + 1]);                \
+        acc[1][KY * 3 + 2] = _mm512_fmadd_ps(v1, dp, acc[1][KY * 3 + 2]);                \
+    }
+                if (ky == 0) {
+                    CK_DWP_FMA(0)
+                } else if (ky == 1) {
+                    CK_DWP_FMA(1)
+                } else {
+                    CK_DWP_FMA(2)
+                }
+#undef CK_DWP_FMA
+            }
+        }
+    }
+    for (int k = 0; k < CG; k++)
+        for (int t = 0; t < 9; t++) _mm512_storeu_ps(accm + ((size_t)(c + k) * 9 + t) * 16, acc[k][t]);
+}
+
+__attribute__((target("avx512f"), noinline))
+static void ck_dwp_pair(float *accm, const float *dT, const float *inp, int c, int h, int w, int y0, int R) {
+    ck_dwp_group(accm, dT, inp, c, h, w, y0, R, 2);
+}
+
+__attribute__((target("avx512f"), noinline))
+static void ck_dwp_single(float *accm, const float *dT, const float *inp, int c, int h, int w, int y0, int R) {
+    ck_dwp_group(accm, dT, inp, c, h, w, y0, R, 1);
+}
+
+/// D[x][j] = src[j * hw + x] for x < w, j < nj (0 for nj <= j < 16): one row of 16 dout
+/// planes, pixel-major; 16 x 16 blocks transposed in registers, the row tail lane by lane.
+__attribute__((target("avx512f")))
+static void ck_dwp_transpose_row(float *D, const float *src, size_t hw, int w, int nj) {
+    int x0 = 0;
+    for (; x0 + 16 <= w; x0 += 16) {
+        __m512 r[16], t[16];
+        for (int j = 0; j < 16; j++) r[j] = j < nj ? _mm512_loadu_ps(src + (size_t)j * hw + x0) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; i += 2) {
+            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 16; i += 4) {
+            r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int i = 0; i < 16; i += 8) {
+            for (int k = 0; k < 4; k++) {
+                t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+                t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
+            }
+        }
+        for (int k = 0; k < 8; k++) {
+            r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+            r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+        }
+        for (int p = 0; p < 16; p++) _mm512_storeu_ps(D + (size_t)(x0 + p) * 16, r[p]);
+    }
+    for (int x = x0; x < w; x++)
+        for (int j = 0; j < 16; j++) D[(size_t)x * 16 + j] = j < nj ? src[(size_t)j * hw + x] : 0.0f;
+}
+
+__attribute__((target("avx512f")))
+static void ck_conv3x3_dweight_packed_avx512(float *dweight, const float *dout, const float *inp, int ci, int co,
+                                             int h, int w, int nimg, int y0, int rows, int o0, int o1,
+                                             float *scratch) {
+    const size_t hw = (size_t)h * w;
+    const int R = ck_dwp_rows(w);
+    float *accm = scratch;  // (ci, 9, 16)
+    float *dT = scratch + (size_t)ci * 144;
+    for (int ob = o0; ob < o1; ob += 16) {
+        const int nj = o1 - ob < 16 ? o1 - ob : 16;
+        for (size_t i = 0; i < (size_t)ci * 144; i++) accm[i] = 0.0f;
+        for (int b = 0; b < nimg; b++) {
+            const float *db = dout + ((size_t)b * co + ob) * hw;
+            const float *ib = inp + (size_t)b * ci * hw;
+            for (int ys = y0; ys < y0 + rows; ys += R) {
+                const int rr = y0 + rows - ys < R ? y0 + rows - ys : R;
+                for (int r = 0; r < rr; r++) {
+                    float *Dr = dT + (size_t)r * (w + 2) * 16;
+                    for (int j = 0; j < 16; j++) {
+                        Dr[j] = 0.0f;
+                        Dr[(size_t)(w + 1) * 16 + j] = 0.0f;
+                    }
+                    ck_dwp_transpose_row(Dr + 16, db + (size_t)(ys + r) * w, hw, w, nj);
+                }
+                int c = 0;
+                for (; c + 2 <= ci; c += 2) ck_dwp_pair(accm, dT, ib, c, h, w, ys, rr);
+                if (c < ci) ck_dwp_single(accm, dT, ib, c, h, w, ys, rr);
+            }
+        }
+        for (int j = 0; j < nj; j++)
+            for (int c = 0; c < ci; c++) {
+                float *dw = dweight + ((size_t)(ob + j) * ci + c) * 9;
+                for (int t = 0; t < 9; t++) dw[t] += accm[((size_t)c * 9 + t) * 16 + j];
+            }
+    }
+}
+
+void ck_conv3x3_dweight_packed(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1, float *scratch) {
+    if (ck_conv3x3_fast_available()) {
+        ck_conv3x3_dweight_packed_avx512(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o0, o1, scratch);
+    } else {
+        ck_conv3x3_dweight_scalar(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o0, o1);
+    }
+}
+
+#else
+
+void ck_conv3x3_dweight_packed(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1, float *scratch) {
+    (void)scratch;
+    ck_conv3x3_dweight_scalar(dweight, dout, inp, ci, co, h, w, nimg, y0, rows, o0, o1);
+}
+
+#endif

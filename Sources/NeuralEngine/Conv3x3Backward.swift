@@ -58,11 +58,13 @@ struct WeightGradSplit: Equatable {
 /// Weight gradient of a 3x3 "same" convolution, ACCUMULATED: dweight (Co, Ci, 3, 3) +=
 /// sum over images and pixels of dout x shifted input. dout: (N, Co, H, W); inp: (N, Ci, H, W).
 /// partials: `workers` x (Co*Ci*9) scratch, used when several workers share pixel chunks.
-/// `scalar` forces the portable C loop (tests).
+/// scratch: nil, or `workers` x `conv3x3WeightGradScratchCount(ci, w)` floats: the kernel with
+/// 16 output channels in the lanes (`ck_conv3x3_dweight_packed`) runs; nil keeps the kernel
+/// with pixels in the lanes (`ck_conv3x3_dweight`). `scalar` forces the portable C loop (tests).
 func conv3x3WeightGradient(
     dweight: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, partials: UnsafeMutablePointer<Float>,
-    workers: Int = 1, scalar: Bool = false
+    workers: Int = 1, scalar: Bool = false, scratch: UnsafeMutablePointer<Float>? = nil
 ) {
     let hw = h * w
     let split = WeightGradSplit(n: n, co: co, h: h, w: w, workers: workers)
@@ -71,7 +73,10 @@ func conv3x3WeightGradient(
     let usePartials = active > 1 && !split.disjoint
     let count = co * ci * 9
     if usePartials { partials.update(repeating: 0, count: active * count) }
-    let perGroup = (co + split.groups - 1) / split.groups
+    let packed = scratch != nil && !scalar
+    var perGroup = (co + split.groups - 1) / split.groups
+    if packed { perGroup = (perGroup + 15) / 16 * 16 }  // whole 16-channel blocks per group
+    let scratchStride = conv3x3WeightGradScratchCount(ci: ci, w: w)
     let kernel = scalar ? ck_conv3x3_dweight_scalar : ck_conv3x3_dweight
     parallelFor(items, workers: workers) { item, worker in
         let chunk = item / split.groups, group = item % split.groups
@@ -90,8 +95,14 @@ func conv3x3WeightGradient(
             rows = h
         }
         let target = usePartials ? partials + worker * count : dweight
-        kernel(target, dout + b0 * co * hw, inp + b0 * ci * hw, Int32(ci), Int32(co), Int32(h), Int32(w),
-               Int32(nimg), Int32(y0), Int32(rows), Int32(o0), Int32(o1))
+        if packed, let scratch {
+            ck_conv3x3_dweight_packed(target, dout + b0 * co * hw, inp + b0 * ci * hw, Int32(ci), Int32(co), Int32(h),
+                                      Int32(w), Int32(nimg), Int32(y0), Int32(rows), Int32(o0), Int32(o1),
+                                      scratch + worker * scratchStride)
+        } else {
+            kernel(target, dout + b0 * co * hw, inp + b0 * ci * hw, Int32(ci), Int32(co), Int32(h), Int32(w),
+                   Int32(nimg), Int32(y0), Int32(rows), Int32(o0), Int32(o1))
+        }
     }
     if usePartials {
         for wk in 0..<active {
@@ -101,6 +112,11 @@ func conv3x3WeightGradient(
     }
 }
 
+/// Floats of per-worker scratch the 16-channel weight-gradient kernel needs (`workers` x this).
+func conv3x3WeightGradScratchCount(ci: Int, w: Int) -> Int {
+    Int(ck_conv3x3_dweight_scratch_count(Int32(ci), Int32(w)))
+}
+
 /// Floats of per-worker partials `conv3x3WeightGradient` needs (`workers` x this).
 func conv3x3WeightGradPartialCount(ci: Int, co: Int) -> Int { co * ci * 9 }
 
@@ -108,12 +124,16 @@ func conv3x3WeightGradPartialCount(ci: Int, co: Int) -> Int { co * ci * 9 }
 /// `conv2dBackward` with k = 3 (dinp overwritten when given, dweight and dbias accumulate;
 /// a nil dbias is skipped: `batchNormReluTrainBackward` can sum it on the way),
 /// without column scratch. flipped: (Ci, Co, 3, 3) scratch; partials: `workers` x
-/// `conv3x3WeightGradPartialCount` scratch.
+/// `conv3x3WeightGradPartialCount` scratch; packed: nil or `conv3x3PackedCount(ci: co, co: ci)`
+/// floats, the input gradient then runs the packed-weight kernel (no flipped copy);
+/// weightGradScratch: nil or `workers` x `conv3x3WeightGradScratchCount(ci, w)` floats, the
+/// weight gradient then runs the 16-channel kernel.
 func conv3x3BackwardDirect(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, flipped: UnsafeMutablePointer<Float>,
-    partials: UnsafeMutablePointer<Float>, workers: Int = 1, scalar: Bool = false
+    partials: UnsafeMutablePointer<Float>, workers: Int = 1, scalar: Bool = false,
+    packed: UnsafeMutablePointer<Float>? = nil, weightGradScratch: UnsafeMutablePointer<Float>? = nil
 ) {
     let hw = h * w
     // dbias (Co) += sum over images and pixels of dout (nil: the caller has it already).
@@ -125,8 +145,13 @@ func conv3x3BackwardDirect(
         }
     }
     conv3x3WeightGradient(dweight: dweight, dout: dout, inp: inp, n: n, ci: ci, co: co, h: h, w: w,
-                          partials: partials, workers: workers, scalar: scalar)
+                          partials: partials, workers: workers, scalar: scalar, scratch: weightGradScratch)
     guard let dinp else { return }
+    if let packed, conv3x3PackedApplies(w: w, scalar: scalar) {
+        conv3x3ForwardDirect(out: dinp, inp: dout, weight: weight, bias: nil, n: n, ci: co, co: ci, h: h, w: w,
+                             workers: workers, scalar: scalar, packed: packed, transposedWeight: true)
+        return
+    }
     // dinp = dout convolved with flipped[c, o, ky, kx] = weight[o, c, 2 - ky, 2 - kx]
     for o in 0..<co {
         for c in 0..<ci {

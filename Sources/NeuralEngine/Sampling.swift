@@ -92,18 +92,43 @@ func maxPoolBackward(
 /// Transposed convolution 2x2, stride 2, with bias (PyTorch `ConvTranspose2d(ci, co, 2, 2)`):
 /// out[n, o, 2y+a, 2x+b] = bias[o] + sum_c inp[n, c, y, x] * weight[c, o, a, b].
 /// out: (N, Co, 2H, 2W); inp: (N, Ci, H, W); weight: (Ci, Co, 2, 2) (PyTorch's IOHW); bias: (Co);
-/// col: `workers` x (Co*4, H*W) scratch. Work items are images, or row chunks of one (see
-/// `upConvChunks`).
+/// col: `workers` x max((Co*4, H*W), `upConvPackedScratchCount(ci)`) scratch covers both routes.
+/// packed: nil (im2col-free GEMM + scatter), or `upConvPackedCount(ci, co)` floats: the weights
+/// are packed per 16 output channels and the direct kernel of Sources/CKernels/upconv2x2.c
+/// runs (AVX-512 and W >= 8; `scalar` forces its portable twin). Work items are images, or row chunks of
+/// one (see `upConvChunks`).
 func upConvForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     n: Int, ci: Int, co: Int, h: Int, w: Int, col: UnsafeMutablePointer<Float>, workers: Int = 1,
-    outImageStride: Int? = nil
+    outImageStride: Int? = nil, packed: UnsafeMutablePointer<Float>? = nil, scalar: Bool = false
 ) {
     let hw = h * w
     let w2 = 2 * w
     let outStride = outImageStride ?? co * 4 * hw
     let (rows, chunks) = upConvChunks(n: n, h: h, workers: workers)
+    if let packed, scalar || (conv3x3DirectAvailable && w >= 8) {
+        // Packed weights, direct kernel (Sources/CKernels/upconv2x2.c): no column buffer, no
+        // scatter. Rows under 8 pixels (its tile width) keep GEMM + scatter below.
+        let blocks = (co + 15) / 16
+        parallelFor(blocks, workers: min(workers, blocks)) { ob, _ in
+            ck_upconv2x2_pack(packed, weight, bias, Int32(ci), Int32(co), Int32(ob), Int32(ob + 1))
+        }
+        let scratchStride = upConvPackedScratchCount(ci: ci)
+        parallelFor(n * chunks, workers: workers) { item, worker in
+            let b = item / chunks, y0 = (item % chunks) * rows
+            let r = min(rows, h - y0)
+            guard r > 0 else { return }
+            let o = out + b * outStride, x = inp + b * ci * hw
+            if scalar {
+                ck_upconv2x2_packed_forward_scalar(o, x, packed, Int32(ci), Int32(co), Int32(h), Int32(w), Int32(y0), Int32(r))
+            } else {
+                ck_upconv2x2_packed_forward(o, x, packed, col + worker * scratchStride, Int32(ci), Int32(co), Int32(h),
+                                            Int32(w), Int32(y0), Int32(r))
+            }
+        }
+        return
+    }
     parallelFor(n * chunks, workers: workers) { item, worker in
         let b = item / chunks, y0 = (item % chunks) * rows
         let r = min(rows, h - y0)
@@ -128,6 +153,13 @@ func upConvForward(
         }
     }
 }
+
+/// Floats of the packed weights + bias of `upConvForward`'s packed route for (Ci, Co).
+func upConvPackedCount(ci: Int, co: Int) -> Int { Int(ck_upconv2x2_packed_count(Int32(ci), Int32(co))) }
+
+/// Floats of column scratch per worker the packed route of `upConvForward` needs (one 64-pixel
+/// chunk of an input row, all channels).
+func upConvPackedScratchCount(ci: Int) -> Int { Int(ck_upconv2x2_scratch_count(Int32(ci), 0, 0)) }
 
 /// Work split of a transposed convolution: whole images when there are at least as many as
 /// workers, else each image in row chunks so a single image still uses every worker.

@@ -125,7 +125,8 @@ public final class UNet {
             // whose first half the encoder wrote.
             upConvForward(out: ws(plan.upOut[i]), inp: u, weight: p + l.weight, bias: p + l.bias,
                           n: n, ci: l.ci, co: l.co, h: hi / 2, w: wi / 2, col: ws(plan.col), workers: plan.workers,
-                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil)
+                          outImageStride: plan.concatFree ? 2 * c * hi * wi : nil,
+                          packed: conv3x3DirectAvailable && conv3x3PackedEnabled ? ws(plan.packed) : nil)
             if !plan.concatFree {
                 concatForward(out: ws(plan.cat[i]), a: ws(plan.enc[i][1].a), b: ws(plan.upOut[i]), n: n, ca: c, cb: c,
                               hw: hi * wi, workers: plan.workers)
@@ -155,12 +156,12 @@ public final class UNet {
             conv3x3BatchNormReluEvalDirect(out: a, inp: input, weight: p + u.weight, gamma: p + u.gamma, beta: p + u.beta,
                                            runningMean: s + u.runningMean, runningVar: s + u.runningVar, bias: p + u.bias,
                                            n: n, ci: u.ci, co: u.co, h: h, w: w, workers: plan.workers,
-                                           outImageStride: b.imageStride)
+                                           outImageStride: b.imageStride, packed: conv3x3PackedEnabled ? ws(plan.packed) : nil)
             return
         } else if forwardMode == .train && conv3x3DirectTraining {
             // Training: the direct kernel writes z; BN needs its batch statistics first.
             conv3x3ForwardDirect(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w,
-                                 workers: plan.workers)
+                                 workers: plan.workers, packed: conv3x3PackedEnabled ? ws(plan.packed) : nil)
         } else {
             conv2dForward(out: z, inp: input, weight: p + u.weight, bias: nil, n: n, ci: u.ci, co: u.co, h: h, w: w, k: 3,
                           col: ws(plan.col), workers: plan.workers)
@@ -257,7 +258,8 @@ public final class UNet {
             // The conv bias gradient (the sum of dz) came with the batch norm's backward.
             conv3x3BackwardDirect(dinp: dinput, dweight: g + u.weight, dbias: nil, dout: dz, inp: input,
                                   weight: p + u.weight, n: n, ci: u.ci, co: u.co, h: h, w: w, flipped: ws(plan.flipped),
-                                  partials: ws(plan.partials), workers: plan.workers)
+                                  partials: ws(plan.partials), workers: plan.workers, packed: conv3x3PackedEnabled ? ws(plan.packed) : nil,
+                                  weightGradScratch: conv3x3PackedEnabled ? ws(plan.dwScratch) : nil)
             return
         }
         conv2dBackward(dinp: dinput, dweight: g + u.weight, dbias: g + u.bias, dout: dz, inp: input, weight: p + u.weight,

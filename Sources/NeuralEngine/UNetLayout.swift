@@ -145,6 +145,8 @@ struct UNetPlan {
     var dz = -1                        // scratch: largest unit output
     var col = 0                        // scratch: largest im2col chunk / up-conv column
     var flipped = -1                   // scratch: largest (Ci, Co, 3, 3) transposed, rotated weight
+    var packed = 0                     // scratch: largest packed 3x3 weight + bias (`conv3x3PackedCount`)
+    var dwScratch = -1                 // scratch: workers x the 16-channel weight-gradient kernel's (training)
     var partials = -1                  // scratch: workers x largest weight+bias gradient (backward)
     var floatCount = 0, intCount = 0
     /// Inference writes the encoder outputs and up-conv outputs straight into per-level
@@ -161,7 +163,7 @@ struct UNetPlan {
         self.workers = workers
         var fp = WorkspacePlanner()
         var ints = 0
-        var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth
+        var maxUnit = 0, maxCol = 0, maxFlipped = config.classes * config.baseWidth, maxPacked = 16, maxDwScratch = 16
         var maxPartial = conv2dPartialCount(ci: config.baseWidth, co: config.classes, k: 1)
         // Inference: two buffers the size of the largest level's activation, ping-ponged.
         let levelMax = n * config.width(level: 0) * h * w
@@ -179,6 +181,11 @@ struct UNetPlan {
                 maxCol = max(maxCol, conv2dColumnCount(ci: u.ci, co: u.co, h: hl, w: wl, k: 3))
             }
             maxFlipped = max(maxFlipped, u.ci * u.co * 9)
+            maxPacked = max(maxPacked, conv3x3PackedCount(ci: u.ci, co: u.co))
+            if training {
+                maxPacked = max(maxPacked, conv3x3PackedCount(ci: u.co, co: u.ci))  // input gradient
+                maxDwScratch = max(maxDwScratch, conv3x3WeightGradScratchCount(ci: u.ci, w: wl))
+            }
             maxPartial = max(maxPartial, conv2dPartialCount(ci: u.ci, co: u.co, k: 3))
             if training {
                 return UnitBuffers(z: fp.reserve(count), a: fp.reserve(count), da: fp.reserve(count),
@@ -226,7 +233,8 @@ struct UNetPlan {
         for i in (0..<config.depth).reversed() {
             let hl = h >> i, wl = w >> i, c = config.width(level: i)
             let hw = hl * wl
-            maxCol = max(maxCol, c * 4 * hw / 4)
+            maxCol = max(maxCol, c * 4 * hw / 4, upConvPackedScratchCount(ci: 2 * c))
+            maxPacked = max(maxPacked, upConvPackedCount(ci: 2 * c, co: c))
             maxPartial = max(maxPartial, 2 * c * c * 4 + c)
             upOut[i] = training ? fp.reserve(n * c * hw) : concatFree ? levelCat[i] + c * hw : other
             dUpOut[i] = training ? fp.reserve(n * c * hw) : -1
@@ -241,8 +249,10 @@ struct UNetPlan {
             dz = fp.reserve(maxUnit)
             flipped = fp.reserve(maxFlipped)
             partials = fp.reserve(workers > 1 ? workers * maxPartial : 1)
+            dwScratch = fp.reserve(workers * maxDwScratch)
         }
         col = fp.reserve(workers * maxCol)
+        packed = fp.reserve(maxPacked)
         floatCount = fp.total
         intCount = ints
     }

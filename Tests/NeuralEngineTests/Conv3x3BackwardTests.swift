@@ -18,7 +18,7 @@ import Testing
     /// channel counts around the 3-channel block.
     static let shapes: [(Int, Int, Int, Int, Int)] = [
         (2, 3, 5, 70, 40), (5, 4, 7, 8, 9), (9, 2, 3, 20, 20), (2, 17, 4, 1, 1),
-        (3, 1, 16, 1, 33), (2, 6, 2, 5, 17), (1, 2, 10, 47, 47),
+        (3, 1, 16, 1, 33), (2, 6, 2, 5, 17), (1, 2, 10, 47, 47), (8, 5, 40, 4, 4),
     ]
 
     /// Exact gradients: dweight (Co, Ci, 3, 3), dinp (N, Ci, H, W), dbias (Co), and the sums of
@@ -69,7 +69,7 @@ import Testing
         return bad
     }
 
-    static func check(_ index: Int, scalar: Bool, workers: Int) {
+    static func check(_ index: Int, scalar: Bool, workers: Int, packed usePacked: Bool = false) {
         let (n, ci, co, h, w) = shapes[index]
         let x = Buf(random: n * ci * h * w, seed: 41), dy = Buf(random: n * co * h * w, seed: 42)
         let wt = Buf(random: co * ci * 9, seed: 43)
@@ -78,11 +78,14 @@ import Testing
         let dwStart = dw.array, dbStart = db.array
         let dx = Buf(n * ci * h * w, fill: .nan)
         let flipped = Buf(ci * co * 9), partials = Buf(workers * conv3x3WeightGradPartialCount(ci: ci, co: co))
+        let packed = Buf(conv3x3PackedCount(ci: co, co: ci), fill: .nan)
+        let dwScratch = Buf(workers * conv3x3WeightGradScratchCount(ci: ci, w: w), fill: .nan)
         conv3x3BackwardDirect(dinp: dx.p, dweight: dw.p, dbias: db.p, dout: dy.c, inp: x.c, weight: wt.c,
                               n: n, ci: ci, co: co, h: h, w: w, flipped: flipped.p, partials: partials.p,
-                              workers: workers, scalar: scalar)
+                              workers: workers, scalar: scalar, packed: usePacked ? packed.p : nil,
+                              weightGradScratch: usePacked ? dwScratch.p : nil)
         let r = reference(dout: dy.array, inp: x.array, weight: wt.array, n: n, ci: ci, co: co, h: h, w: w)
-        let label = "shape \(index) scalar \(scalar) workers \(workers)"
+        let label = "shape \(index) scalar \(scalar) workers \(workers) packed \(usePacked)"
         #expect(outside(dw, exact: r.dw, abs: r.dwAbs, start: dwStart, terms: n * h * w) == 0, "dweight, \(label)")
         #expect(outside(db, exact: r.db, abs: r.dbAbs, start: dbStart, terms: n * h * w) == 0, "dbias, \(label)")
         #expect(outside(dx, exact: r.dx, abs: r.dxAbs, start: [Float](repeating: 0, count: dx.count), terms: 9 * co) == 0,
@@ -93,6 +96,15 @@ import Testing
     func vectorKernelsMatchExact(index: Int) {
         Self.check(index, scalar: false, workers: 1)
         Self.check(index, scalar: false, workers: 2)
+    }
+
+    /// The 16-channel kernels: the input gradient through the packed-weight kernel (weights
+    /// packed transposed and rotated), the weight gradient with output channels in the lanes.
+    @Test(arguments: shapes.indices)
+    func packedKernelsMatchExact(index: Int) {
+        Self.check(index, scalar: false, workers: 1, packed: true)
+        Self.check(index, scalar: false, workers: 2, packed: true)
+        Self.check(index, scalar: true, workers: 2, packed: true)
     }
 
     @Test(arguments: shapes.indices)

@@ -39,6 +39,55 @@ void ck_conv3x3_bn_relu_forward_scalar(float *out, const float *inp, const float
 void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight, const float *bias,
                                int ci, int co, int h, int w, int y0, int rows);
 
+/// Floats of the packed weights + bias `ck_conv3x3_pack` writes for (ci, co).
+size_t ck_conv3x3_packed_count(int ci, int co);
+
+/// Packs 3x3 weights for `ck_conv3x3_packed_forward`, output-channel blocks ob0 <= ob < ob1 of
+/// (co + 15) / 16: per block of 16 output channels, per input channel and tap, the 16 channels'
+/// weights side by side ((co + 15) / 16, ci, 9, 16; channels past co zero), then (co rounded up
+/// to 16) bias values. Without bn: weights as they are, bias[o] (0 when bias is NULL or past co).
+/// With bn (eval batch norm folded in, the maths of `ck_conv3x3_bn_relu_forward`): weights
+/// times scale[o] = gamma / sqrt(var + eps), bias shift[o] = beta + (bn->bias - mean) * scale.
+/// weight: (co, ci, 3, 3) OIHW; transposed != 0: weight is (ci, co, 3, 3) and the kernel packed
+/// is the input gradient's, w'[o][c][ky][kx] = weight[c][o][2 - ky][2 - kx]. packed: 64-byte
+/// aligned for speed (not required), `ck_conv3x3_packed_count` floats.
+void ck_conv3x3_pack(float *packed, const float *weight, const float *bias, const ck_bn_relu *bn, int ci, int co,
+                     int transposed, int ob0, int ob1);
+
+/// 3x3 convolution, stride 1, padding 1, of ONE image with packed weights (+ their bias), output
+/// rows [y0, y0 + rows): out (co, h, w) = max(0, .) when relu != 0. AVX-512F tiles of 16
+/// channels x 16 pixels, no scratch; without AVX-512F or for w < 16, the scalar version.
+void ck_conv3x3_packed_forward(float *out, const float *inp, const float *packed, int relu, int ci, int co, int h,
+                               int w, int y0, int rows);
+
+/// The portable scalar version of `ck_conv3x3_packed_forward` (same contract, any w >= 1).
+void ck_conv3x3_packed_forward_scalar(float *out, const float *inp, const float *packed, int relu, int ci, int co,
+                                      int h, int w, int y0, int rows);
+
+/// Floats of the packed up-conv weights + bias `ck_upconv2x2_pack` writes for (ci, co).
+size_t ck_upconv2x2_packed_count(int ci, int co);
+
+/// Floats of scratch `ck_upconv2x2_packed_forward` needs (ci * 64: a 64-pixel chunk of one input row).
+size_t ck_upconv2x2_scratch_count(int ci, int co, int w);
+
+/// Packs 2x2 stride-2 transposed-convolution weights (ci, co, 2, 2) and bias (co, or NULL: 0)
+/// for `ck_upconv2x2_packed_forward`, output-channel blocks ob0 <= ob < ob1 of (co + 15) / 16:
+/// ((co + 15) / 16, ci, 4 taps, 16 channels; channels past co zero), then co rounded up to 16
+/// bias values.
+void ck_upconv2x2_pack(float *packed, const float *weight, const float *bias, int ci, int co, int ob0, int ob1);
+
+/// 2x2 stride-2 transposed convolution of ONE image, input rows [y0, y0 + rows):
+/// out (co, 2h, 2w) rows 2y0 .. 2(y0 + rows) - 1, out[o][2y + a][2x + b] = bias[o] +
+/// sum_c inp[c][y][x] * weight[c][o][a][b]; inp (ci, h, w). scratch: `ck_upconv2x2_scratch_count` floats.
+/// AVX-512F tiles of 16 channels x 8 pixels x 2 taps; without AVX-512F or for w < 8, the
+/// scalar version (scratch unused).
+void ck_upconv2x2_packed_forward(float *out, const float *inp, const float *packed, float *scratch, int ci, int co,
+                                 int h, int w, int y0, int rows);
+
+/// The portable scalar version of `ck_upconv2x2_packed_forward` (same contract).
+void ck_upconv2x2_packed_forward_scalar(float *out, const float *inp, const float *packed, int ci, int co, int h,
+                                        int w, int y0, int rows);
+
 /// Weight gradient of `ck_conv3x3_forward`, ACCUMULATED (+=) into dweight (co, ci, 3, 3):
 /// dweight[o, c, ky, kx] += sum over images b < nimg and output rows y0 <= y < y0 + rows of
 /// dout[b, o, y, x] * inp[b, c, y + ky - 1, x + kx - 1] (zero outside the image), for output
@@ -46,6 +95,16 @@ void ck_conv3x3_forward_scalar(float *out, const float *inp, const float *weight
 /// AVX-512 kernel when available, else `ck_conv3x3_dweight_scalar`.
 void ck_conv3x3_dweight(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
                         int nimg, int y0, int rows, int o0, int o1);
+
+/// Floats of scratch `ck_conv3x3_dweight_packed` needs for ci input channels and rows of w pixels.
+size_t ck_conv3x3_dweight_scratch_count(int ci, int w);
+
+/// `ck_conv3x3_dweight` (same contract) with 16 output channels in the vector lanes: dout
+/// transposed per block and row sub-chunk into scratch, one broadcast input value per 3 FMAs,
+/// the 16 channels' sums kept in scratch (`ck_conv3x3_dweight_scratch_count` floats) and added
+/// into dweight once per call. AVX-512F; without it, the scalar version.
+void ck_conv3x3_dweight_packed(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
+                               int nimg, int y0, int rows, int o0, int o1, float *scratch);
 
 /// The portable scalar version of `ck_conv3x3_dweight` (same contract), the fallback.
 void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,

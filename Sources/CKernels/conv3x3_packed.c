@@ -1,0 +1,212 @@
+// Direct 3x3 (pad 1, stride 1) convolution on NCHW activations with output-channel-blocked
+// packed weights (the NCHWc16 idea applied to the weights only), AVX-512.
+//
+// Output tile: 16 output channels (one zmm, lane = channel) x 16 pixels of one row = 16 zmm
+// accumulators. Per input channel and kernel row, the 3 weight vectors (16 channels, taps
+// kx = 0, 1, 2) are loaded once and each of the 18 input values x0-1 .. x0+16 of the row is
+// broadcast once and FMA-ed into the up to 3 accumulators (pixels) it feeds: 3 + 18 loads per 48
+// FMAs, all aligned or scalar (no cache-line-splitting vector loads, no masks in the loop).
+// The left/right borders skip the out-of-image input value (compile-time variants); the
+// rows above/below the image are skipped. The 16 x 16 tile is transposed in registers
+// (pixels into lanes) and stored as 16 NCHW row segments. Rows whose width is not a multiple
+// of 16 end with a tile overlapping the one before it (same sums, written twice).
+#include "CKernels.h"
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+size_t ck_conv3x3_packed_count(int ci, int co) {
+    return (size_t)((co + 15) / 16) * 16 * ((size_t)ci * 9 + 1);
+}
+
+void ck_conv3x3_pack(float *packed, const float *weight, const float *bias, const ck_bn_relu *bn, int ci, int co,
+                     int transposed, int ob0, int ob1) {
+    const int blocks = (co + 15) / 16;
+    float *bpack = packed + (size_t)blocks * ci * 144;
+    for (int ob = ob0; ob < ob1; ob++) {
+        float scale[16], shift[16];
+        for (int j = 0; j < 16; j++) {
+            int o = ob * 16 + j;
+            scale[j] = 1.0f;
+            shift[j] = 0.0f;
+            if (o >= co) continue;
+            if (bn) {
+                // the eval batch norm of `ck_conv3x3_bn_relu_forward`, folded in
+                float s = bn->gamma[o] / sqrtf(bn->var[o] + bn->eps);
+                scale[j] = s;
+                shift[j] = bn->beta[o] + ((bn->bias ? bn->bias[o] : 0.0f) - bn->mean[o]) * s;
+            } else if (bias) {
+                shift[j] = bias[o];
+            }
+        }
+        for (int c = 0; c < ci; c++) {
+            for (int t = 0; t < 9; t++) {
+                float *dst = packed + (((size_t)ob * ci + c) * 9 + t) * 16;
+                for (int j = 0; j < 16; j++) {
+                    int o = ob * 16 + j;
+                    float v = 0.0f;
+                    if (o < co) {
+                        // transposed: weight is (ci, co, 3, 3) and w'[o][c][t] = weight[c][o][8 - t]
+                        v = transposed ? weight[((size_t)c * co + o) * 9 + (8 - t)] : weight[((size_t)o * ci + c) * 9 + t];
+                        if (bn) v *= scale[j];
+                    }
+                    dst[j] = v;
+                }
+            }
+        }
+        for (int j = 0; j < 16; j++) bpack[ob * 16 + j] = shift[j];
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+/// r[p] lane j -> r[j] lane p (16 x 16 floats).
+__attribute__((target("avx512f"), always_inline))
+static inline void ck_transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 16; i += 8) {
+        for (int k = 0; k < 4; k++) {
+            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
+        }
+    }
+    for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+    }
+}
+
+/// One tile: output channels 16*ob .. +16 (co in total), pixels x0 .. x0+15 of row y.
+/// LEFT: x0 == 0 (no input at x0 - 1); RIGHT: x0 + 16 == w (no input at x0 + 16).
+__attribute__((target("avx512f"), always_inline))
+static inline void ck_ptile(float *out, size_t ostride, const float *inp, const float *wp, const float *bias, int relu,
+                            int ci, int co, int h, int w, int y, int ob, int x0, const int LEFT, const int RIGHT) {
+    const size_t hw = (size_t)h * w;
+    __m512 acc[16];
+    const __m512 b = _mm512_loadu_ps(bias + 16 * ob);
+#pragma unroll
+    for (int p = 0; p < 16; p++) acc[p] = b;
+    const int kya = y == 0 ? 1 : 0, kyb = y == h - 1 ? 2 : 3;
+    const float *wb = wp + (size_t)ob * ci * 144;
+    for (int c = 0; c < ci; c++) {
+        const float *wc = wb + (size_t)c * 144;
+        const float *ic = inp + c * hw + x0;
+        for (int ky = kya; ky < kyb; ky++) {
+            const float *r = ic + (size_t)(y + ky - 1) * w;
+            const __m512 w0 = _mm512_loadu_ps(wc + ky * 48);
+            const __m512 w1 = _mm512_loadu_ps(wc + ky * 48 + 16);
+            const __m512 w2 = _mm512_loadu_ps(wc + ky * 48 + 32);
+            // input x0 + q feeds pixel q + 1 (tap 0), q (tap 1), q - 1 (tap 2)
+            if (!LEFT) acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(r[-1]), w0, acc[0]);
+#pragma unroll
+            for (int q = 0; q < 16; q++) {
+                const __m512 v = _mm512_set1_ps(r[q]);
+                if (q + 1 < 16) acc[q + 1] = _mm512_fmadd_ps(v, w0, acc[q + 1]);
+                acc[q] = _mm512_fmadd_ps(v, w1, acc[q]);
+                if (q >= 1) acc[q - 1] = _mm512_fmadd_ps(v, w2, acc[q - 1]);
+            }
+            if (!RIGHT) acc[15] = _mm512_fmadd_ps(_mm512_set1_ps(r[16]), w2, acc[15]);
+        }
+    }
+    if (relu) {
+        const __m512 z = _mm512_setzero_ps();
+#pragma unroll
+        for (int p = 0; p < 16; p++) acc[p] = _mm512_max_ps(acc[p], z);
+    }
+    ck_transpose16(acc);
+    const int nj = co - 16 * ob < 16 ? co - 16 * ob : 16;
+    float *o = out + (size_t)16 * ob * ostride + (size_t)y * w + x0;
+    for (int j = 0; j < nj; j++) _mm512_storeu_ps(o + (size_t)j * ostride, acc[j]);
+}
+
+__attribute__((target("avx512f"), noinline))
+static void ck_ptile_mid(float *out, size_t os, const float *inp, const float *wp, const float *bias, int relu,
+                         int ci, int co, int h, int w, int y, int ob, int x0) {
+    ck_ptile(out, os, inp, wp, bias, relu, ci, co, h, w, y, ob, x0, 0, 0);
+}
+__attribute__((target("avx512f"), noinline))
+static void ck_ptile_left(float *out, size_t os, const float *inp, const float *wp, const float *bias, int relu,
+                          int ci, int co, int h, int w, int y, int ob, int x0) {
+    ck_ptile(out, os, inp, wp, bias, relu, ci, co, h, w, y, ob, x0, 1, 0);
+}
+__attribute__((target("avx512f"), noinline))
+static void ck_ptile_right(float *out, size_t os, const float *inp, const float *wp, const float *bias, int relu,
+                           int ci, int co, int h, int w, int y, int ob, int x0) {
+    ck_ptile(out, os, inp, wp, bias, relu, ci, co, h, w, y, ob, x0, 0, 1);
+}
+__attribute__((target("avx512f"), noinline))
+static void ck_ptile_both(float *out, size_t os, const float *inp, const float *wp, const float *bias, int relu,
+                          int ci, int co, int h, int w, int y, int ob, int x0) {
+    ck_ptile(out, os, inp, wp, bias, relu, ci, co, h, w, y, ob, x0, 1, 1);
+}
+
+void ck_conv3x3_packed_forward(float *out, const float *inp, const float *packed, int relu, int ci, int co, int h,
+                               int w, int y0, int rows) {
+    if (w < 16 || !ck_conv3x3_fast_available()) {
+        ck_conv3x3_packed_forward_scalar(out, inp, packed, relu, ci, co, h, w, y0, rows);
+        return;
+    }
+    const int blocks = (co + 15) / 16;
+    const float *bias = packed + (size_t)blocks * ci * 144;
+    const size_t hw = (size_t)h * w;
+    for (int ob = 0; ob < blocks; ob++) {
+        for (int y = y0; y < y0 + rows; y++) {
+            if (w == 16) {
+                ck_ptile_both(out, hw, inp, packed, bias, relu, ci, co, h, w, y, ob, 0);
+                continue;
+            }
+            ck_ptile_left(out, hw, inp, packed, bias, relu, ci, co, h, w, y, ob, 0);
+            int x0 = 16;
+            for (; x0 + 16 < w; x0 += 16) ck_ptile_mid(out, hw, inp, packed, bias, relu, ci, co, h, w, y, ob, x0);
+            ck_ptile_right(out, hw, inp, packed, bias, relu, ci, co, h, w, y, ob, w - 16);
+        }
+    }
+}
+
+#else
+
+void ck_conv3x3_packed_forward(float *out, const float *inp, const float *packed, int relu, int ci, int co, int h,
+                               int w, int y0, int rows) {
+    ck_conv3x3_packed_forward_scalar(out, inp, packed, relu, ci, co, h, w, y0, rows);
+}
+
+#endif
+
+void ck_conv3x3_packed_forward_scalar(float *out, const float *inp, const float *packed, int relu, int ci, int co,
+                                      int h, int w, int y0, int rows) {
+    const int blocks = (co + 15) / 16;
+    const float *bias = packed + (size_t)blocks * ci * 144;
+    const size_t hw = (size_t)h * w;
+    for (int o = 0; o < co; o++) {
+        const float *wo = packed + (size_t)(o / 16) * ci * 144 + (o % 16);
+        for (int y = y0; y < y0 + rows; y++) {
+            float *orow = out + o * hw + (size_t)y * w;
+            for (int x = 0; x < w; x++) {
+                float s = bias[o];
+                for (int c = 0; c < ci; c++) {
+                    for (int ky = 0; ky < 3; ky++) {
+                        int sy = y + ky - 1;
+                        if (sy < 0 || sy >= h) continue;
+                        for (int kx = 0; kx < 3; kx++) {
+                            int sx = x + kx - 1;
+                            if (sx < 0 || sx >= w) continue;
+                            s += wo[((size_t)c * 9 + ky * 3 + kx) * 16] * inp[c * hw + (size_t)sy * w + sx];
+                        }
+                    }
+                }
+                orow[x] = relu && !(s > 0) ? 0.0f : s;
+            }
+        }
+    }
+}
