@@ -6,8 +6,10 @@
 #      seeds first+1000…, all on the training side: the 18 validation subjects stay the same),
 #      lr 2e-4, 700 steps;
 #   3. fine-tune from stage 2 at finer profiles (thigh 1.25, calf 1.0, abdomen 2.5 mm) with a 160²
-#      input (the U-Net's weights do not depend on the input size), lr 2e-4, STAGE3_STEPS steps.
-# Stages 2 and 3 end at a fixed step, so with one engine thread they give the same weights from
+#      input (the U-Net's weights do not depend on the input size), lr 2e-4, 2000 steps;
+#   4. fine-tune from stage 3 at thigh 1.0, calf 0.75, abdomen 2.0 mm with a 192² input, lr 2e-4,
+#      2064 steps (where session 3's 30-minute run stopped): WORKDIR/model is Models/default.
+# Stages 2 to 4 end at a fixed step, so with one engine thread they give the same weights from
 # the same stage-1 weights. INIT=weights.safetensors (a 128²-plan model, e.g. git's earlier
 # Models/default) skips stage 1.
 # usage: Scripts/train_default_model.sh WORKDIR [MINUTES]   (release build of segvol first)
@@ -63,8 +65,15 @@ fi
     --seed 2 --batch 9 --lr 2e-4 --validate-every 100 --early-stop 0 --plateau-patience 2 --threads 1 --init "$INIT"
 
 # Stage 3: finer profiles, 160² input (ceiling table in MODEL.md).
-python3 Scripts/make_plan.py "$work/plan.json" --regions thigh,calf,abdomen --width 8 --depth 4 --size 160 \
+python3 Scripts/make_plan.py "$work/plan-160.json" --regions thigh,calf,abdomen --width 8 --depth 4 --size 160 \
     --thigh-mm 1.25 --calf-mm 1.0 --abdomen-mm 2.5 --abdomen-slice-mm 3.5
-"$segvol" train --data "$more" --plan "$work/plan.json" --loss "$loss" --steps "${STAGE3_STEPS:-2000}" --out "$work/model" \
+"$segvol" train --data "$more" --plan "$work/plan-160.json" --loss "$loss" --steps 2000 --out "$work/stage3" \
     --seed 3 --batch 9 --lr 2e-4 --validate-every 200 --early-stop 0 --plateau-patience 3 --threads 1 \
     --init "$work/stage2/weights.safetensors"
+
+# Stage 4: finer still, 192² input (ceiling table in MODEL.md), from stage 3's best weights.
+python3 Scripts/make_plan.py "$work/plan-192.json" --regions thigh,calf,abdomen --width 8 --depth 4 --size 192 \
+    --thigh-mm 1.0 --calf-mm 0.75 --abdomen-mm 2.0 --abdomen-slice-mm 3.5
+"$segvol" train --data "$more" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE4_STEPS:-2064}" --out "$work/model" \
+    --seed 4 --batch 9 --lr 2e-4 --validate-every 200 --early-stop 0 --plateau-patience 3 --threads 1 \
+    --init "$work/stage3/weights.safetensors"
