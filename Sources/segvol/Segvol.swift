@@ -9,7 +9,8 @@ struct Segvol: AsyncParsableCommand {
         commandName: "segvol",
         abstract: "Segment and measure muscles, tissues and organs in MRI and CT.",
         version: segvolVersion,
-        subcommands: [ConvertCommand.self, InfoCommand.self, PhantomCommand.self, SegmentCommand.self, TrainCommand.self, ModelsCommand.self,
+        subcommands: [ConvertCommand.self, InfoCommand.self, PhantomCommand.self, SegmentCommand.self, TrainCommand.self, ValidateCommand.self,
+                      ModelsCommand.self,
                       AnnotationsCommand.self,
                       BenchCommand.self,
                       ServeCommand.self, WorkerCommand.self, StatusCommand.self, CheckConfigCommand.self]

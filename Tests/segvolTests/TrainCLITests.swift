@@ -43,4 +43,36 @@ import TestSupport
         #expect(resumed.status == 0 && resumed.stdout.contains("resumed at step 3") && resumed.stdout.contains("completed after 5 steps"))
         #expect(resumed.stderr.contains("(1 from the cache)"))
     }
+
+    /// `segvol validate` on the model a short run wrote: the network's scores, the ground truth's
+    /// ceiling (far above a 3-step network), the JSON file, and the refusals.
+    @Test func validateScoresAModelAndTheGroundTruthCeiling() throws {
+        let data = dir + "/data"
+        let g = try CLITests.run(["phantom", "--region", "thigh", "--seed", "3", "--matrix", "48x48", "--slices", "3", "-o", data])
+        #expect(g.status == 0, "\(g.stderr)")
+        let out = dir + "/model"
+        let t = try CLITests.run(["train", "--data", data, "--plan", try writePlan(), "--loss", "xent_plus + dice_log", "--steps", "3",
+                                  "--out", out, "--batch", "2"])
+        #expect(t.status == 0, "\(t.stderr)")
+        // One subject: it trains (a single-subject dataset never validates).
+        let net = try CLITests.run(["validate", "--model", out, "--data", data, "--cases", "train", "--json", dir + "/net.json"])
+        #expect(net.status == 0, "\(net.stderr)")
+        #expect(net.stdout.contains("model \(out), 1 train cases") && net.stdout.contains("vastus_lateralis") && net.stdout.contains("mean Dice"))
+        let truth = try CLITests.run(["validate", "--model", out, "--data", data, "--cases", "all", "--ground-truth", "trilinear",
+                                      "--json", dir + "/truth.json"])
+        #expect(truth.status == 0, "\(truth.stderr)")
+        #expect(truth.stdout.contains("ground truth through the profiles") && truth.stdout.contains("(trilinear back)"))
+        func meanDice(_ file: String) throws -> Double {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+            return object["meanDice"] as! Double
+        }
+        let ceiling = try meanDice(dir + "/truth.json"), model = try meanDice(dir + "/net.json")
+        #expect(ceiling > 0.8 && ceiling <= 1 && ceiling > model + 0.2, "ceiling \(ceiling), model \(model)")
+        let none = try CLITests.run(["validate", "--model", out, "--data", data])
+        #expect(none.status == 65 && none.stderr.contains("no case on the validation side"))
+        let noSplit = try CLITests.run(["validate", "--model", out, "--data", data, "--split", dir + "/missing.json"])
+        #expect(noSplit.status == 65 && noSplit.stderr.contains("[split_invalid]"))
+        let noModel = try CLITests.run(["validate", "--model", dir + "/nothing", "--data", data])
+        #expect(noModel.status == 65 && noModel.stderr.contains("[model_not_found]"))
+    }
 }
