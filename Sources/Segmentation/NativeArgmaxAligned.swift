@@ -93,11 +93,6 @@ extension NativeArgmax {
         // Per profile column u: the verdict shared by its corners in profile rows y0 and y1 (and
         // slice k1 when fz != 0), or -1.
         var agree = [Int16](repeating: -1, count: t[0])
-        // Per cell (profile columns u, u + step of the current row pair): the channels that can
-        // win somewhere in it (`cellCandidates`), computed when first needed; count -2 = not yet.
-        var candidates = [Int16](repeating: 0, count: t[0] * ca)
-        var candidateCount = [Int16](repeating: -2, count: t[0])
-        var upperScratch = [Float](repeating: 0, count: ca)
         var pair = (-1, -1)
         for b in 0..<outerCount {
             let row = base + b * outerStride
@@ -108,7 +103,6 @@ extension NativeArgmax {
             let j0 = outer.lower[b], j1 = outer.upper[b], fy = outer.fraction[b]
             if pair != (j0, j1) {
                 pair = (j0, j1)
-                candidateCount.withUnsafeMutableBufferPointer { $0.update(repeating: -2) }
                 for u in 0..<t[0] {
                     let v = verdict(u, j0, k0)
                     agree[u] = v >= 0 && verdict(u, j1, k0) == v
@@ -129,119 +123,13 @@ extension NativeArgmax {
                 }
                 let fx = inner.fraction[a]
                 let q000 = run(i0, j0, k0), q100 = run(i1, j0, k0), q010 = run(i0, j1, k0), q110 = run(i1, j1, k0)
-                var n = Int(candidateCount[i0])
-                if n == -2 {
-                    n = candidates.withUnsafeMutableBufferPointer { c in
-                        upperScratch.withUnsafeMutableBufferPointer { u in
-                            // Without an upper slice (fz == 0) the 4 corners stand in twice (same bounds).
-                            fz == 0
-                                ? cellCandidates((q000, q100, q010, q110), (q000, q100, q010, q110), channels: ca,
-                                                 upper: u.baseAddress!, into: c.baseAddress! + i0 * ca)
-                                : cellCandidates((q000, q100, q010, q110), (run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1)),
-                                                 channels: ca, upper: u.baseAddress!, into: c.baseAddress! + i0 * ca)
-                        }
-                    }
-                    candidateCount[i0] = Int16(n)
-                }
-                if n == 1 {
-                    row[o] = ids[Int(candidates[i0 * ca])]
-                    continue
-                }
-                let bestA: Int
-                if n > 1 {
-                    bestA = candidates.withUnsafeBufferPointer { c in
-                        fz == 0
-                            ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, among: c.baseAddress! + i0 * ca, count: n)
-                            : trilinearArgmax(q000, q100, q010, q110, run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1),
-                                              fx: fx, fy: fy, fz: fz, among: c.baseAddress! + i0 * ca, count: n)
-                    }
-                } else {
-                    bestA = fz == 0
-                        ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
-                        : trilinearArgmax(q000, q100, q010, q110, run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1),
-                                          fx: fx, fy: fy, fz: fz, channels: ca)
-                }
+                let bestA = fz == 0
+                    ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
+                    : trilinearArgmax(q000, q100, q010, q110, run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1),
+                                      fx: fx, fy: fy, fz: fz, channels: ca)
                 row[o] = ids[bestA]
             }
         }
-    }
-
-    /// Four corner runs of one profile slice.
-    typealias Corners = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
-
-    /// The channels that can win at some point of a cell whose corner runs are `lower` (and
-    /// `upperSlice` when the cell spans two profile slices; else `lower` again), in increasing order, written to `out`; their
-    /// count, or -1 when a corner value lies outside [0, 1] or is NaN (no pruning then).
-    ///
-    /// Interpolated values are convex combinations of the corners' (the lerp fractions lie in
-    /// [0, 1]), so channel a's value in the cell lies in [min, max] of its corner values. The
-    /// channel b with the largest minimum ("floor") is worth at least that floor everywhere in
-    /// the cell; a channel whose maximum is below floor − `decisiveMargin` is beaten by b at
-    /// every point, also after the lerps' rounding (< 50 ulp of 1 per value, the margin is about
-    /// 1700 ulp), so it can never be the argmax (nor the first of a tie). Dropping it leaves the
-    /// first largest of the rest unchanged, and with one candidate left that candidate is the
-    /// label of every voxel in the cell.
-    @inline(__always)
-    static func cellCandidates(_ lower: Corners, _ upperSlice: Corners, channels ca: Int, upper: UnsafeMutablePointer<Float>,
-                               into out: UnsafeMutablePointer<Int16>) -> Int {
-        var floor: Float = -.infinity
-        for a in 0..<ca {
-            let v0 = lower.0[a], v1 = lower.1[a], v2 = lower.2[a], v3 = lower.3[a]
-            let v4 = upperSlice.0[a], v5 = upperSlice.1[a], v6 = upperSlice.2[a], v7 = upperSlice.3[a]
-            let lo = min(min(min(v0, v1), min(v2, v3)), min(min(v4, v5), min(v6, v7)))
-            let hi = max(max(max(v0, v1), max(v2, v3)), max(max(v4, v5), max(v6, v7)))
-            // Swift's min/max pass a NaN through whichever side; test every value.
-            let valid = v0 >= 0 && v0 <= 1 && v1 >= 0 && v1 <= 1 && v2 >= 0 && v2 <= 1 && v3 >= 0 && v3 <= 1
-                && v4 >= 0 && v4 <= 1 && v5 >= 0 && v5 <= 1 && v6 >= 0 && v6 <= 1 && v7 >= 0 && v7 <= 1
-            guard valid else { return -1 }
-            upper[a] = hi
-            floor = max(floor, lo)
-        }
-        let bar = floor - decisiveMargin
-        var n = 0
-        for a in 0..<ca where upper[a] >= bar {
-            out[n] = Int16(a)
-            n += 1
-        }
-        return n
-    }
-
-    /// `bilinearArgmax` over the `count` channels `among` (increasing) only: the same lerps per
-    /// channel, the first largest wins.
-    @inline(__always)
-    static func bilinearArgmax(_ q000: UnsafePointer<Float>, _ q100: UnsafePointer<Float>, _ q010: UnsafePointer<Float>,
-                               _ q110: UnsafePointer<Float>, fx: Float, fy: Float, among: UnsafePointer<Int16>, count: Int) -> Int {
-        var best: Float = -.infinity
-        var bestA = 0
-        for n in 0..<count {
-            let a = Int(among[n])
-            let v000 = q000[a], v100 = q100[a], v010 = q010[a], v110 = q110[a]
-            let c00 = v000 + fx * (v100 - v000), c10 = v010 + fx * (v110 - v010)
-            let v = c00 + fy * (c10 - c00)
-            if v > best { best = v; bestA = a }
-        }
-        return bestA
-    }
-
-    /// `trilinearArgmax` over the `count` channels `among` (increasing) only.
-    @inline(__always)
-    static func trilinearArgmax(_ q000: UnsafePointer<Float>, _ q100: UnsafePointer<Float>, _ q010: UnsafePointer<Float>,
-                                _ q110: UnsafePointer<Float>, _ q001: UnsafePointer<Float>, _ q101: UnsafePointer<Float>,
-                                _ q011: UnsafePointer<Float>, _ q111: UnsafePointer<Float>,
-                                fx: Float, fy: Float, fz: Float, among: UnsafePointer<Int16>, count: Int) -> Int {
-        var best: Float = -.infinity
-        var bestA = 0
-        for n in 0..<count {
-            let a = Int(among[n])
-            let v000 = q000[a], v100 = q100[a], v010 = q010[a], v110 = q110[a]
-            let v001 = q001[a], v101 = q101[a], v011 = q011[a], v111 = q111[a]
-            let c00 = v000 + fx * (v100 - v000), c10 = v010 + fx * (v110 - v010)
-            let c01 = v001 + fx * (v101 - v001), c11 = v011 + fx * (v111 - v011)
-            let c0 = c00 + fy * (c10 - c00), c1 = c01 + fy * (c11 - c01)
-            let v = c0 + fz * (c1 - c0)
-            if v > best { best = v; bestA = a }
-        }
-        return bestA
     }
 
     /// The first channel with the largest bilinear value: `argmaxSlice`'s lerps, 8 channels at
