@@ -91,46 +91,108 @@ public struct IslandRemoval: Codable, Equatable, Sendable {
                 }
             }
         }
-        // Component sizes per root, then the verdict per root.
+        // Flatten: a parent index is never above its child's (`union` keeps the smaller root,
+        // `find` only shortens), so one ascending pass leaves every run pointing at its root.
+        // Then component sizes per root and the verdict per root, per-label tables instead of
+        // dictionaries (speckle has millions of components).
         var size = [Int](repeating: 0, count: total)
-        var root = [Int32](repeating: 0, count: total)
-        var outcome = Outcome()
-        parent.withUnsafeMutableBufferPointer { par in
-            for k in 0..<nz {
-                let runs = slices[k]
-                for n in 0..<runs.count {
-                    let r = Int(Self.find(Int32(base[k] + n), par.baseAddress!))
-                    root[base[k] + n] = Int32(r)
-                    size[r] += Int(runs.ends[n] - runs.starts[n])
-                }
-            }
-        }
         var remove = [Bool](repeating: false, count: total)
-        var minimumOf: [Int32: Double] = [:]
-        for k in 0..<nz {
-            let runs = slices[k]
-            for n in 0..<runs.count where Int(root[base[k] + n]) == base[k] + n {
-                let label = runs.labels[n]
-                let minimum = minimumOf[label] ?? minimum(for: label)
-                minimumOf[label] = minimum
-                if Double(size[base[k] + n]) * voxelML < minimum {
-                    remove[base[k] + n] = true
-                    outcome.components[label, default: 0] += 1
-                    outcome.voxels[label, default: 0] += size[base[k] + n]
+        let labelTable = LabelIndex(slices.lazy.flatMap(\.labels))
+        var removedComponents = [Int](repeating: 0, count: labelTable.count)
+        var removedVoxels = [Int](repeating: 0, count: labelTable.count)
+        let minimumVoxels = labelTable.labels.map { label in
+            // Smallest kept size in voxels: size · voxelML < minimum  ⇔  size < this.
+            let minimum = self.minimum(for: label), ratio = minimum / voxelML
+            guard minimum > 0 else { return 0 }
+            guard ratio < 1e15 else { return Int.max }
+            var n = max(0, Int(ratio.rounded(.down)) - 1)
+            while n > 0 && Double(n - 1) * voxelML >= minimum { n -= 1 }
+            while Double(n) * voxelML < minimum { n += 1 }
+            return n
+        }
+        parent.withUnsafeMutableBufferPointer { par in
+            size.withUnsafeMutableBufferPointer { sz in
+                for k in 0..<nz {
+                    let runs = slices[k], off = base[k]
+                    runs.starts.withUnsafeBufferPointer { st in
+                        runs.ends.withUnsafeBufferPointer { en in
+                            for n in 0..<runs.count {
+                                let r = Int(par[Int(par[off + n])])
+                                par[off + n] = Int32(r)
+                                sz[r] += Int(en[n] - st[n])
+                            }
+                        }
+                    }
                 }
             }
         }
-        guard !outcome.components.isEmpty else { return outcome }
+        var anyRemoved = false
+        for k in 0..<nz {
+            let runs = slices[k], off = base[k]
+            for n in 0..<runs.count where Int(parent[off + n]) == off + n {
+                let t = labelTable.index(of: runs.labels[n])
+                if Int(size[off + n]) < minimumVoxels[t] {
+                    remove[off + n] = true
+                    anyRemoved = true
+                    removedComponents[t] += 1
+                    removedVoxels[t] += Int(size[off + n])
+                }
+            }
+        }
+        var outcome = Outcome()
+        for (t, label) in labelTable.labels.enumerated() where removedComponents[t] > 0 {
+            outcome.components[label] = removedComponents[t]
+            outcome.voxels[label] = removedVoxels[t]
+        }
+        guard anyRemoved else { return outcome }
+        // Clearing, slices in parallel (each slice's runs cover only its own voxels).
         labels.data.withUnsafeMutableBufferPointer { lab in
-            for k in 0..<nz {
-                let runs = slices[k]
-                for n in 0..<runs.count where remove[Int(root[base[k] + n])] {
-                    let row = lab.baseAddress! + k * nx * ny + Int(runs.rows[n]) * nx
-                    (row + Int(runs.starts[n])).update(repeating: 0, count: Int(runs.ends[n] - runs.starts[n]))
+            let dst = SendableBuffer(base: lab.baseAddress!)
+            parent.withUnsafeBufferPointer { par in
+                remove.withUnsafeBufferPointer { rem in
+                    slices.withUnsafeBufferPointer { sl in
+                        let p = SendableBuffer(base: UnsafeMutablePointer(mutating: par.baseAddress!))
+                        let r = SendableBuffer(base: UnsafeMutablePointer(mutating: rem.baseAddress!))
+                        let s = SendableBuffer(base: UnsafeMutablePointer(mutating: sl.baseAddress!))
+                        base.withUnsafeBufferPointer { b in
+                            let bb = SendableBuffer(base: UnsafeMutablePointer(mutating: b.baseAddress!))
+                            DispatchQueue.concurrentPerform(iterations: nz) { k in
+                                let runs = s.base[k], off = bb.base[k]
+                                for n in 0..<runs.count where r.base[Int(p.base[off + n])] {
+                                    let row = dst.base + k * nx * ny + Int(runs.rows[n]) * nx
+                                    (row + Int(runs.starts[n])).update(repeating: 0, count: Int(runs.ends[n] - runs.starts[n]))
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
         return outcome
+    }
+
+    /// Dense indices for the labels present: a table by id for ids in 1 ..< 65536 (catalog
+    /// ids), a dictionary for any other.
+    struct LabelIndex {
+        private(set) var labels: [Int32] = []
+        private var small = [Int32](repeating: -1, count: 1 << 16)
+        private var other: [Int32: Int] = [:]
+        var count: Int { labels.count }
+
+        init<S: Sequence>(_ present: S) where S.Element == Int32 {
+            for l in present where index(orNil: l) == nil {
+                if l > 0 && l < 1 << 16 { small[Int(l)] = Int32(labels.count) } else { other[l] = labels.count }
+                labels.append(l)
+            }
+        }
+
+        @inline(__always) func index(orNil l: Int32) -> Int? {
+            if l > 0 && l < 1 << 16 { let t = small[Int(l)]; return t >= 0 ? Int(t) : nil }
+            return other[l]
+        }
+
+        /// The index of a label given to `init`.
+        @inline(__always) func index(of l: Int32) -> Int { index(orNil: l)! }
     }
 
     /// The runs of one slice: voxels `starts[n] ..< ends[n]` of row `rows[n]` hold `labels[n]`;

@@ -1,3 +1,4 @@
+import Dispatch
 import Anatomy
 import ImagingCore
 import Resampling
@@ -104,7 +105,8 @@ public enum Preprocessor {
         let (profiled, transform) = try toProfile(image, profile: regionPlan.profile)
         let window = try Self.window(policy, sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1], plan: plan,
                                      profile: regionPlan.profile, input: input)
-        let normalised = normalise(profiled, regionPlan.normalization)
+        var normalised = profiled
+        normaliseInPlace(&normalised, regionPlan.normalization)
         return PreparedScan(volume: normalised, transform: transform, window: window)
     }
 
@@ -131,6 +133,13 @@ public enum Preprocessor {
     /// Maps intensities to [0, 1] (clipped) as `n` says. Percentiles are taken over the non-zero
     /// voxels (zero is the resampling fill and the air outside most MR fields of view).
     public static func normalise(_ v: ImageVolume, _ n: Normalization) -> ImageVolume {
+        var out = v
+        normaliseInPlace(&out, n)
+        return out
+    }
+
+    /// `normalise` in place, chunks of the volume in parallel (each value on its own).
+    static func normaliseInPlace(_ v: inout ImageVolume, _ n: Normalization) {
         let lo: Double, hi: Double
         switch n.kind {
         case .window:
@@ -140,23 +149,73 @@ public enum Preprocessor {
         }
         let scale = hi > lo ? Float(1 / (hi - lo)) : 0
         let offset = Float(lo)
-        return v.map { x in x.isFinite ? min(max((x - offset) * scale, 0), 1) : 0 }
+        let count = v.data.count, chunks = Self.chunks(count)
+        v.data.withUnsafeMutableBufferPointer { buf in
+            guard let base = buf.baseAddress else { return }
+            let p = SendableBuffer(base: base)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for i in (count * c / chunks)..<(count * (c + 1) / chunks) {
+                    let x = p.base[i]
+                    p.base[i] = x.isFinite ? min(max((x - offset) * scale, 0), 1) : 0
+                }
+            }
+        }
     }
+
+    /// Parallel chunks for a pass over `count` values (about 256 Ki values each, at least one).
+    static func chunks(_ count: Int) -> Int { max(1, min(64, count >> 18)) }
 
     /// The `p`-th and `q`-th percentiles (0…100) of the non-zero finite values, from a
     /// deterministic strided sample of at most 2^20 of them (exact for smaller volumes).
+    ///
+    /// Candidates are counted per chunk in parallel; each chunk then takes the candidates whose
+    /// running index (its chunk's first index from the counts before it) is a multiple of the
+    /// stride, so the sample is the sequential one, in order (`referencePercentiles`, tested).
     static func percentiles(_ data: [Float], _ p: Double, _ q: Double) -> (Double, Double) {
-        let candidates = data.lazy.filter { $0 != 0 && $0.isFinite }
-        var sample: [Float] = []
-        let count = candidates.count
+        let total = data.count, chunks = Self.chunks(total)
+        var counts = [Int](repeating: 0, count: chunks)
+        var parts = [[Float]](repeating: [], count: chunks)
+        data.withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress else { return }
+            let src = SendableBuffer(base: UnsafeMutablePointer(mutating: base))
+            counts.withUnsafeMutableBufferPointer { cnt in
+                let c = SendableBuffer(base: cnt.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: chunks) { part in
+                    var n = 0
+                    for i in (total * part / chunks)..<(total * (part + 1) / chunks) {
+                        let x = src.base[i]
+                        if x != 0 && x.isFinite { n += 1 }
+                    }
+                    c.base[part] = n
+                }
+            }
+        }
+        let count = counts.reduce(0, +)
         guard count > 0 else { return (0, 1) }
         let stride = max(1, count / (1 << 20))
-        sample.reserveCapacity(count / stride + 1)
-        var n = 0
-        for x in candidates {
-            if n % stride == 0 { sample.append(x) }
-            n += 1
+        var starts = [Int](repeating: 0, count: chunks)
+        for part in 1..<max(chunks, 1) { starts[part] = starts[part - 1] + counts[part - 1] }
+        let firsts = starts, sizes = counts
+        data.withUnsafeBufferPointer { buf in
+            let src = SendableBuffer(base: UnsafeMutablePointer(mutating: buf.baseAddress!))
+            parts.withUnsafeMutableBufferPointer { out in
+                let dst = SendableBuffer(base: out.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: chunks) { part in
+                    var n = firsts[part], taken: [Float] = []
+                    taken.reserveCapacity(sizes[part] / stride + 1)
+                    for i in (total * part / chunks)..<(total * (part + 1) / chunks) {
+                        let x = src.base[i]
+                        guard x != 0 && x.isFinite else { continue }
+                        if n % stride == 0 { taken.append(x) }
+                        n += 1
+                    }
+                    dst.base[part] = taken
+                }
+            }
         }
+        var sample: [Float] = []
+        sample.reserveCapacity(count / stride + 1)
+        for part in parts { sample += part }
         // The two order statistics around each percentile, by selection (no full sort; the
         // values equal the sorted sample's: `referencePercentiles`, tested).
         func at(_ pct: Double) -> Double {

@@ -108,16 +108,37 @@ public struct QCMontage: Sendable {
         let slices = chosen(from: survey.labelled)
         // Crop to the labels' bounding box over the shown slices, with a 10 % margin: the index
         // ranges along the shown axes, flipped as the display flips them.
-        var xLo = w, xHi = -1, yLo = h, yHi = -1
+        // Slices in parallel, each read in storage order (min and max do not depend on order).
+        var boxes = [(Int, Int, Int, Int)](repeating: (w, -1, h, -1), count: slices.count)
         labels.data.withUnsafeBufferPointer { lab in
-            for k in slices {
-                for b in 0..<h {
-                    let base = b * sy + k * sk
-                    for a in 0..<w where lab[base + a * sx] != 0 {
-                        xLo = min(xLo, a); xHi = max(xHi, a); yLo = min(yLo, b); yHi = max(yHi, b)
+            let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
+            boxes.withUnsafeMutableBufferPointer { out in
+                let dst = SendableBuffer(base: out.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: slices.count) { t in
+                    var xLo = w, xHi = -1, yLo = h, yHi = -1
+                    let k = slices[t]
+                    if sx <= sy {
+                        for b in 0..<h {
+                            let base = b * sy + k * sk
+                            for a in 0..<w where src.base[base + a * sx] != 0 {
+                                xLo = min(xLo, a); xHi = max(xHi, a); yLo = min(yLo, b); yHi = max(yHi, b)
+                            }
+                        }
+                    } else {
+                        for a in 0..<w {
+                            let base = a * sx + k * sk
+                            for b in 0..<h where src.base[base + b * sy] != 0 {
+                                xLo = min(xLo, a); xHi = max(xHi, a); yLo = min(yLo, b); yHi = max(yHi, b)
+                            }
+                        }
                     }
+                    dst.base[t] = (xLo, xHi, yLo, yHi)
                 }
             }
+        }
+        var xLo = w, xHi = -1, yLo = h, yHi = -1
+        for (a, b, c, d) in boxes {
+            xLo = min(xLo, a); xHi = max(xHi, b); yLo = min(yLo, c); yHi = max(yHi, d)
         }
         var c0 = w, c1 = -1, r0 = h, r1 = -1
         if xHi >= 0 {

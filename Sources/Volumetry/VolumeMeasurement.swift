@@ -164,7 +164,7 @@ public enum VolumeMeasurer {
         init(_ labels: LabelVolume, catalog: LabelCatalog, split: SideSplit) {
             let g = labels.grid
             nx = g.shape[0]; ny = g.shape[1]; nz = g.shape[2]
-            let maxID = max(catalog.largestID, Int(labels.data.max() ?? 0), 0)
+            let maxID = max(catalog.largestID, Int(labels.largestValue() ?? 0), 0)
             self.maxID = maxID
             var splitClass = [Bool](repeating: false, count: maxID + 1)
             switch split.kind {

@@ -107,10 +107,7 @@ struct ScanSegmentation {
     static func labelTable(_ labels: LabelVolume, catalog: LabelCatalog, region: Region) -> LabelTable {
         var classes = Set(catalog.classes(in: region).map(\.id))
         let maxID = catalog.classes.map(\.id).max() ?? 0
-        var seen = [Bool](repeating: false, count: maxID + 1)
-        labels.data.withUnsafeBufferPointer { lab in
-            for v in lab where v > 0 && Int(v) <= maxID { seen[Int(v)] = true }
-        }
+        let seen = labels.idsPresent(upTo: maxID)
         for id in seen.indices where seen[id] { classes.insert(id) }
         return LabelTable(entries: catalog.classes.filter { classes.contains($0.id) }
             .map { LabelEntry(id: Int32($0.id), name: $0.name, color: $0.color) })

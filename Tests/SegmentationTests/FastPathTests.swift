@@ -40,6 +40,45 @@ import Testing
     static let swappedGrid = Grid(shape: [19, 23, 9], affine: Affine(columns: SIMD3(0, -0.9, 0), SIMD3(-1.1, 0, 0), SIMD3(0, 0, 2.7),
                                                                      origin: SIMD3(20, -10, 5)))
 
+    /// Speckle (every window pixel's winner drawn at random among 13 channels, runners-up near
+    /// the margin, some pixels with NaN or a value above 1): the aligned path, where almost no
+    /// corners agree and the SIMD channel loop runs on more than 8 channels, equals the references.
+    @Test(arguments: [0, 1, 2, 3])
+    func alignedPathEqualsTheReferencesOnSpeckle(kind: Int) throws {
+        let grid = [Self.alignedGrid, Self.alignedGrid, Self.swappedGrid, Self.swappedGrid][kind]
+        let profile = ResampleProfile(inPlaneSpacing: 0.7, sliceSpacing: kind % 2 == 1 ? nil : 1.1)
+        let transform = try ProfileTransform(source: grid, profile: profile)
+        let t = transform.targetGrid.shape
+        let window = SliceWindow(sliceWidth: t[0], sliceHeight: t[1], width: 32, height: 32)
+        let ids: [Int32] = [0, 2, 3, 5, 7, 9, 11, 12, 14, 15, 18, 20, 21]
+        let ca = ids.count, w = window.width, h = window.height
+        let leads: [Float] = [0.3, 0.01, 1.5e-4, 1e-4, 9.9e-5, 1e-6, 0]
+        var state: UInt64 = 99
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        var data = [Float](repeating: 0, count: t[2] * h * w * ca)
+        for n in 0..<(t[2] * h * w) {
+            let q = n * ca
+            for a in 0..<ca { data[q + a] = Float(next() % 1000) / 1000 * 0.3 }
+            let winner = Int(next()) % ca
+            data[q + winner] = 0.5
+            data[q + (winner + 1 + Int(next()) % (ca - 1)) % ca] = 0.5 - leads[Int(next()) % leads.count]
+            if n % 97 == 0 { data[q + Int(next()) % ca] = .nan }
+            if n % 89 == 0 { data[q + Int(next()) % ca] = 1.25 }
+        }
+        let probs = WindowProbabilities(slices: t[2], height: h, width: w, channelIDs: ids, data: data)
+        let fast = NativeArgmax.labels(probs, window: window, transform: transform)
+        #expect(fast.data == NativeArgmax.fusedReference(probs, window: window, transform: transform).data)
+        #expect(Set(fast.data).count > 8)
+        // The unfused reference resamples channels on their own, where a NaN spreads otherwise:
+        // compare it without the NaN pixels.
+        let finite = WindowProbabilities(slices: t[2], height: h, width: w, channelIDs: ids, data: data.map { $0.isNaN ? 0.75 : $0 })
+        #expect(NativeArgmax.labels(finite, window: window, transform: transform).data
+                == NativeArgmax.unfusedReference(finite, window: window, transform: transform).data)
+    }
+
     /// Oblique grid (general path); aligned and swapped grids with resampled slices (8 corners)
     /// and with kept slices (4 corners); windows that crop and that pad.
     @Test(arguments: [(0, [16, 16]), (0, [40, 40]), (1, [16, 16]), (1, [40, 40]), (2, [12, 30]), (3, [16, 16]), (3, [40, 40]), (4, [30, 12])])
@@ -149,5 +188,19 @@ import Testing
             }
         }
         #expect(Preprocessor.percentiles([0, .nan, .infinity], 1, 99) == (0, 1))
+    }
+
+    /// Over 2^20 candidates in many parallel chunks: the strided sample (stride 2) and so the
+    /// percentiles are the sequential pass's.
+    @Test func chunkedStridedSampleEqualsTheSequentialOne() {
+        var state: UInt64 = 5
+        let data = (0..<2_300_000).map { i -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let r = Int(state >> 40) % 100_003
+            return i % 7 == 0 ? 0 : i % 1009 == 0 ? .nan : Float(r) * 0.37
+        }
+        #expect(Preprocessor.chunks(data.count) > 1)
+        let fast = Preprocessor.percentiles(data, 1, 99), reference = Preprocessor.referencePercentiles(data, 1, 99)
+        #expect(fast.0 == reference.0 && fast.1 == reference.1)
     }
 }
