@@ -8,6 +8,8 @@
 #include "CKernels.h"
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define CK_X86 1
@@ -136,10 +138,20 @@ static void ck_conv3x3_forward_avx512(float *out, const float *inp, const float 
     }
 }
 
-int ck_conv3x3_fast_available(void) {
-    __builtin_cpu_init();  // idempotent; the check itself reads one global
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+int ck_engine_isa(void) {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v >= 0) return v;
+    __builtin_cpu_init();  // idempotent; the checks read one global
+    v = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+    const char *force = getenv("SEGVOL_ENGINE_ISA");
+    if (force && strcmp(force, "avx2") == 0 && v > 1) v = 1;
+    if (force && strcmp(force, "none") == 0) v = 0;
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);  // every thread computes the same value
+    return v;
 }
+
+int ck_conv3x3_fast_available(void) { return ck_engine_isa() == 2; }
 
 void ck_conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
                         int ci, int co, int h, int w, int y0, int rows) {
@@ -160,6 +172,8 @@ void ck_conv3x3_bn_relu_forward(float *out, const float *inp, const float *weigh
 }
 
 #else
+
+int ck_engine_isa(void) { return 0; }
 
 int ck_conv3x3_fast_available(void) { return 0; }
 

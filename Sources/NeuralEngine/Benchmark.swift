@@ -28,7 +28,7 @@ public struct EngineBenchmarkResult: Sendable, CustomStringConvertible {
         return "width \(config.baseWidth) @\(size) batch \(batch), \(threads) thread(s): \(fmt(forwardGFLOPPerSlice)) GFLOP fwd/slice; "
             + "inference \(fmt(inferenceMsPerSlice)) ms/slice (\(fmt(inferenceGFLOPS)) GFLOP/s); "
             + "train step \(fmt(trainStepMsPerSlice)) ms/slice (\(fmt(trainGFLOPS)) GFLOP/s); "
-            + "peak RSS inference \(gib(inferencePeakRSSBytes)) GiB, training \(gib(trainPeakRSSBytes)) GiB; BLAS core \(EngineThreads.blasCoreName)"
+            + "peak RSS inference \(gib(inferencePeakRSSBytes)) GiB, training \(gib(trainPeakRSSBytes)) GiB; BLAS core \(EngineThreads.blasCoreName); conv route \(EngineThreads.convolutionRoute)"
     }
 }
 

@@ -9,9 +9,11 @@ import Glibc
 // weights. `conv2dBackward` (im2col + GEMM) and `conv2dBackwardNaive` stay the references.
 
 /// Whether the training forward and backward use the direct kernels: when they are vectorised
-/// here and neither `SEGVOL_ENGINE_GEMM_CONV` (all convolutions on im2col + GEMM) nor
-/// `SEGVOL_ENGINE_GEMM_TRAIN` (training only) is set in the environment. Read once.
-let conv3x3DirectTraining: Bool = conv3x3DirectEnabled && getenv("SEGVOL_ENGINE_GEMM_TRAIN") == nil
+/// here (AVX-512; the AVX2 route trains on im2col + GEMM) and neither `SEGVOL_ENGINE_GEMM_CONV`
+/// (all convolutions on im2col + GEMM) nor `SEGVOL_ENGINE_GEMM_TRAIN` (training only) is set in
+/// the environment. Read once.
+let conv3x3DirectTraining: Bool = conv3x3DirectEnabled && conv3x3DirectAvailable
+    && getenv("SEGVOL_ENGINE_GEMM_TRAIN") == nil
 
 /// Pixels one weight-gradient work item should cover: the kernel sums its 16 lanes once per
 /// (output block, input channel, item), so items of fewer pixels pay more for that.

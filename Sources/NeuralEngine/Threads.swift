@@ -57,6 +57,14 @@ public enum EngineThreads {
         return String(cString: name)
     }
 
+    /// The route the 3x3 convolutions take on this CPU: "avx512" (direct kernels for inference
+    /// and training), "avx2" (packed AVX2 + FMA kernel for inference, im2col + GEMM for training,
+    /// the up-conv and the head), "gemm" (im2col + GEMM everywhere). `SEGVOL_ENGINE_ISA=avx2`
+    /// forces the AVX2 route on an AVX-512 CPU; `SEGVOL_ENGINE_GEMM_CONV=1` the GEMM route.
+    public static var convolutionRoute: String {
+        !conv3x3DirectEnabled ? "gemm" : conv3x3DirectAvailable ? "avx512" : "avx2"
+    }
+
     /// The environment the process should START with for the fastest GEMMs on AMD Zen 4:
     /// OpenBLAS 0.3.21 picks its Cooperlake kernels there, which measured 3.4x slower than the
     /// Haswell kernels on the U-Net's narrow convolution GEMMs (width 16, 256 x 256, 1 thread).

@@ -8,20 +8,21 @@ import Testing
     /// (n, ci, co, h, w): rows of exactly 16, of 17 to 50 pixels (the last tile overlaps the one
     /// before it), a multiple of 16 with interior tiles; channel counts below, at, above and
     /// between multiples of 16; 1-channel input; batch > 1; rows < 16 (the scalar fallback),
-    /// 1x1 and 1-row images.
+    /// 1x1 and 1-row images; rows of exactly 8 (the AVX2 kernel's one tile).
     static let shapes: [(Int, Int, Int, Int, Int)] = [
         (2, 3, 5, 5, 16), (3, 1, 16, 7, 33), (1, 17, 33, 9, 47), (2, 16, 16, 16, 16),
         (1, 40, 24, 9, 48), (2, 2, 3, 31, 50), (2, 20, 17, 3, 17), (1, 5, 11, 2, 15), (2, 17, 9, 1, 1),
-        (1, 9, 40, 1, 64),
+        (1, 9, 40, 1, 64), (2, 7, 13, 5, 8),
     ]
 
-    static func check(_ index: Int, bias withBias: Bool, scalar: Bool, workers: Int) {
+    static func check(_ index: Int, bias withBias: Bool, scalar: Bool, workers: Int, avx2: Bool = false) {
         let (n, ci, co, h, w) = shapes[index]
         let x = Buf(random: n * ci * h * w, seed: 51), wt = Buf(random: co * ci * 9, seed: 52), b = Buf(random: co, seed: 53)
         let zeroBias = Buf(co), packed = Buf(conv3x3PackedCount(ci: ci, co: co), fill: .nan)
         let fast = Buf(n * co * h * w, fill: .nan), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
         conv3x3ForwardDirect(out: fast.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : nil,
-                             n: n, ci: ci, co: co, h: h, w: w, workers: workers, scalar: scalar, packed: packed.p)
+                             n: n, ci: ci, co: co, h: h, w: w, workers: workers, scalar: scalar, packed: packed.p,
+                             avx2: avx2)
         conv2dForwardNaive(out: ref.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : zeroBias.c,
                            n: n, ci: ci, co: co, h: h, w: w, k: 3)
         let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) }), ab = Buf(b.array.map { Swift.abs($0) })
@@ -30,7 +31,36 @@ import Testing
         let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
         var bad = 0
         for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
-        #expect(bad == 0, "\(bad) of \(fast.count) outputs off, shape \(index) bias \(withBias) scalar \(scalar) workers \(workers)")
+        #expect(bad == 0, "\(bad) of \(fast.count) outputs off, shape \(index) bias \(withBias) scalar \(scalar) workers \(workers) avx2 \(avx2)")
+    }
+
+    /// The AVX2 + FMA kernel (8 channels x 8 pixels tiles; rows < 8 take the scalar twin).
+    @Test(arguments: shapes.indices)
+    func avx2KernelMatchesNaive(index: Int) {
+        Self.check(index, bias: true, scalar: false, workers: 1, avx2: true)
+        Self.check(index, bias: false, scalar: false, workers: 2, avx2: true)
+    }
+
+    /// The AVX2 kernel with transposed, rotated packed weights (the input gradient's kernel)
+    /// against the naive convolution with the flipped weights, same bound.
+    @Test(arguments: [0, 2, 4, 6, 7, 10])
+    func avx2TransposedMatchesNaive(index: Int) {
+        let (n, ci, co, h, w) = Self.shapes[index]
+        // weight (ci, co, 3, 3) used as w'[o][c][t] = weight[c][o][8 - t]
+        let x = Buf(random: n * ci * h * w, seed: 55), wt = Buf(random: ci * co * 9, seed: 56), zero = Buf(co)
+        var flippedValues = [Float](repeating: 0, count: co * ci * 9)
+        for o in 0..<co { for c in 0..<ci { for t in 0..<9 { flippedValues[(o * ci + c) * 9 + t] = wt.p[(c * co + o) * 9 + 8 - t] } } }
+        let flipped = Buf(flippedValues), packed = Buf(conv3x3PackedCount(ci: ci, co: co), fill: .nan)
+        let fast = Buf(n * co * h * w, fill: .nan), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
+        conv3x3ForwardDirect(out: fast.p, inp: x.c, weight: wt.c, bias: nil, n: n, ci: ci, co: co, h: h, w: w,
+                             workers: 2, packed: packed.p, transposedWeight: true, avx2: true)
+        conv2dForwardNaive(out: ref.p, inp: x.c, weight: flipped.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(flippedValues.map { Swift.abs($0) })
+        conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+        let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
+        var bad = 0
+        for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+        #expect(bad == 0, "\(bad) of \(fast.count) outputs off, shape \(index)")
     }
 
     @Test(arguments: shapes.indices)
@@ -63,8 +93,11 @@ import Testing
     /// 2 (K + 2) u over |scale| * S + |shift| (the shift is the first summand; K + 2 covers the
     /// rounding of weight * scale), plus 8u * (|exact conv * scale| + |shift|) for the affine step
     /// of the reference.
-    @Test(arguments: [(0, false), (1, true), (2, false), (4, true), (5, false), (6, true), (7, false)] as [(Int, Bool)])
-    func foldedBatchNormReluMatches(index: Int, scalar: Bool) {
+    /// (shape, kernel): 0 = dispatched, 1 = scalar twin, 2 = AVX2 kernel.
+    @Test(arguments: [(0, 0), (1, 1), (2, 0), (4, 1), (5, 0), (6, 1), (7, 0),
+                      (0, 2), (1, 2), (2, 2), (4, 2), (5, 2), (7, 2), (10, 2)] as [(Int, Int)])
+    func foldedBatchNormReluMatches(index: Int, kernel: Int) {
+        let scalar = kernel == 1
         let (n, ci, co, h, w) = Self.shapes[index]
         let x = Buf(random: n * ci * h * w, seed: 71), wt = Buf(random: co * ci * 9, seed: 72)
         let gamma = Buf(random: co, seed: 73), beta = Buf(random: co, seed: 74), mean = Buf(random: co, seed: 75)
@@ -78,7 +111,8 @@ import Testing
                                  runningVar: variance.c, n: n, c: co, hw: h * w, inputBias: bias.c)
         conv3x3BatchNormReluEvalDirect(out: fused.p, inp: x.c, weight: wt.c, gamma: gamma.c, beta: beta.c,
                                        runningMean: mean.c, runningVar: variance.c, bias: bias.c,
-                                       n: n, ci: ci, co: co, h: h, w: w, workers: 2, scalar: scalar, packed: packed.p)
+                                       n: n, ci: ci, co: co, h: h, w: w, workers: 2, scalar: scalar, packed: packed.p,
+                                       avx2: kernel == 2)
         let k = Float(9 * ci), u = Float(1) / Float(1 << 24)
         var bad = 0, positive = 0
         for i in 0..<fused.count {
@@ -90,7 +124,7 @@ import Testing
             if !(Swift.abs(fused.p[i] - ref.p[i]) <= bound) { bad += 1 }
             if ref.p[i] > 0 { positive += 1 }
         }
-        #expect(bad == 0, "\(bad) of \(fused.count) outputs off, shape \(index) scalar \(scalar)")
+        #expect(bad == 0, "\(bad) of \(fused.count) outputs off, shape \(index) kernel \(kernel)")
         #expect(positive > 0 && positive < fused.count, "the ReLU should both pass and clip some outputs")
     }
 
@@ -154,7 +188,9 @@ import Testing
     @Test func writesIntoConcatenationHalf() {
         let n = 2, ci = 24, co = 16, h = 4, w = 12
         let x = Buf(random: n * ci * h * w, seed: 91), wt = Buf(random: ci * co * 4, seed: 92), b = Buf(random: co, seed: 93)
-        let packed = Buf(upConvPackedCount(ci: ci, co: co)), col = Buf(2 * upConvPackedScratchCount(ci: ci))
+        // without AVX-512 (or SEGVOL_ENGINE_ISA=avx2) the GEMM route runs: (Co*4, H*W) columns per worker
+        let packed = Buf(upConvPackedCount(ci: ci, co: co))
+        let col = Buf(2 * max(upConvPackedScratchCount(ci: ci), co * 4 * h * w))
         let plain = Buf(n * co * 4 * h * w), cat = Buf(n * 2 * co * 4 * h * w, fill: -7)
         upConvForward(out: plain.p, inp: x.c, weight: wt.c, bias: b.c, n: n, ci: ci, co: co, h: h, w: w, col: col.p,
                       workers: 2, packed: packed.p)

@@ -8,7 +8,13 @@
 extern "C" {
 #endif
 
-/// 1 when the running CPU has the instructions of the fast 3x3 kernel (AVX-512F), else 0.
+/// The instruction set the kernels use, decided once: 2 = AVX-512F, 1 = AVX2 + FMA (only the
+/// packed 3x3 forward has an AVX2 kernel), 0 = neither (portable C). The environment variable
+/// SEGVOL_ENGINE_ISA=avx2 lowers an AVX-512 CPU to 1, SEGVOL_ENGINE_ISA=none any CPU to 0
+/// (tests and A/B benchmarks); other values are ignored. Read on the first call.
+int ck_engine_isa(void);
+
+/// 1 when the AVX-512 kernels run here (`ck_engine_isa() == 2`), else 0.
 int ck_conv3x3_fast_available(void);
 
 /// 3x3 convolution, stride 1, padding 1, of ONE image, output rows [y0, y0 + rows) only.
@@ -56,9 +62,17 @@ void ck_conv3x3_pack(float *packed, const float *weight, const float *bias, cons
 
 /// 3x3 convolution, stride 1, padding 1, of ONE image with packed weights (+ their bias), output
 /// rows [y0, y0 + rows): out (co, h, w) = max(0, .) when relu != 0. AVX-512F tiles of 16
-/// channels x 16 pixels, no scratch; without AVX-512F or for w < 16, the scalar version.
+/// channels x 16 pixels, no scratch; for 8 <= w < 16, or when `ck_engine_isa() == 1`, the AVX2
+/// kernel (8 x 8 tiles); otherwise (w < 8, or no AVX2 + FMA) the scalar version.
 void ck_conv3x3_packed_forward(float *out, const float *inp, const float *packed, int relu, int ci, int co, int h,
                                int w, int y0, int rows);
+
+/// The AVX2 + FMA kernel of `ck_conv3x3_packed_forward` (same contract; tiles of 8 output
+/// channels x 8 pixels; rows < 8 pixels, or a CPU without AVX2 + FMA, take the scalar loop).
+/// `ck_conv3x3_packed_forward` runs it when `ck_engine_isa() == 1`, or for rows of 8..15
+/// pixels on AVX-512.
+void ck_conv3x3_packed_forward_avx2(float *out, const float *inp, const float *packed, int relu, int ci, int co,
+                                    int h, int w, int y0, int rows);
 
 /// The portable scalar version of `ck_conv3x3_packed_forward` (same contract, any w >= 1).
 void ck_conv3x3_packed_forward_scalar(float *out, const float *inp, const float *packed, int relu, int ci, int co,
