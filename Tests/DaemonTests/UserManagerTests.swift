@@ -43,7 +43,8 @@ extension DaemonSuite {
             systemctl --user reload segvol.service; echo "reload=$?"
             # With Type=notify and ExecReload=kill -HUP, `reload` returns once the signal is sent;
             # the unit stays "reloading" until the daemon's READY=1 (config and model re-read).
-            for i in $(seq 1 100); do [ "$(systemctl --user show segvol.service -p ActiveState --value)" = active ] && break; sleep 0.1; done
+            # Up to 30 s: on a loaded 2-core CI machine the main loop can take seconds to get to it.
+            for i in $(seq 1 300); do [ "$(systemctl --user show segvol.service -p ActiveState --value)" = active ] && break; sleep 0.1; done
             show | grep ActiveState | sed 's/^/after-reload-/'
             # A stalled main loop (SIGSTOP) stops the watchdog pings: systemd must kill and restart it.
             # (The manager's SIGCONT does not reach it in this namespace, so continue it by hand once
