@@ -12,6 +12,7 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define CK_X86 1
 #include <immintrin.h>
+#include "transpose16.h"
 #endif
 
 void ck_conv3x3_dweight_scalar(float *dweight, const float *dout, const float *inp, int ci, int co, int h, int w,
@@ -234,28 +235,9 @@ __attribute__((target("avx512f")))
 static void ck_dwp_transpose_row(float *D, const float *src, size_t hw, int w, int nj) {
     int x0 = 0;
     for (; x0 + 16 <= w; x0 += 16) {
-        __m512 r[16], t[16];
+        __m512 r[16];
         for (int j = 0; j < 16; j++) r[j] = j < nj ? _mm512_loadu_ps(src + (size_t)j * hw + x0) : _mm512_setzero_ps();
-        for (int i = 0; i < 16; i += 2) {
-            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-        for (int i = 0; i < 16; i += 4) {
-            r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-            r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-            r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-            r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-        for (int i = 0; i < 16; i += 8) {
-            for (int k = 0; k < 4; k++) {
-                t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
-                t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
-            }
-        }
-        for (int k = 0; k < 8; k++) {
-            r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-            r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-        }
+        ck_transpose16(r);
         for (int p = 0; p < 16; p++) _mm512_storeu_ps(D + (size_t)(x0 + p) * 16, r[p]);
     }
     for (int x = x0; x < w; x++)

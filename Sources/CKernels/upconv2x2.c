@@ -58,32 +58,8 @@ void ck_upconv2x2_packed_forward_scalar(float *out, const float *inp, const floa
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "transpose16.h"
 
-/// r[i] lane j -> r[j] lane i (16 x 16 floats).
-__attribute__((target("avx512f"), always_inline))
-static inline void ck_up_transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 16; i += 8) {
-        for (int k = 0; k < 4; k++) {
-            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
-            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
-        }
-    }
-    for (int k = 0; k < 8; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-    }
-}
 
 /// One tile: output channels 16*ob .. (nj of them), input pixels xs .. xs+7 of row y (their
 /// values at s[c * 64 + t0 + p], the row chunk copied to scratch), output row 2y + a.
@@ -106,7 +82,7 @@ static void ck_up_tile(float *out, const float *s, int t0, const float *wb, cons
             acc[p * 2 + 1] = _mm512_fmadd_ps(v, w1, acc[p * 2 + 1]);
         }
     }
-    ck_up_transpose16(acc);  // acc[j]: channel j's 16 output pixels 2xs .. 2xs + 15 of row 2y + a
+    ck_transpose16(acc);  // acc[j]: channel j's 16 output pixels 2xs .. 2xs + 15 of row 2y + a
     float *o = out + (2 * (size_t)y + a) * ow + 2 * (size_t)xs;
     for (int j = 0; j < nj; j++) _mm512_storeu_ps(o + (size_t)j * 4 * hw, acc[j]);
 }
