@@ -18,18 +18,10 @@ import Testing
 
     static func check(n: Int, ci: Int, co: Int, h: Int, w: Int, bias withBias: Bool, scalar: Bool, workers: Int) {
         let x = Buf(random: n * ci * h * w, seed: 11), wt = Buf(random: co * ci * 9, seed: 12), b = Buf(random: co, seed: 13)
-        let zeroBias = Buf(co)
-        let fast = Buf(n * co * h * w, fill: .nan), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
+        let fast = Buf(n * co * h * w, fill: .nan)
         conv3x3ForwardDirect(out: fast.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : nil,
                              n: n, ci: ci, co: co, h: h, w: w, workers: workers, scalar: scalar)
-        conv2dForwardNaive(out: ref.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : zeroBias.c,
-                           n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) }), ab = Buf(b.array.map { Swift.abs($0) })
-        conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: withBias ? ab.c : zeroBias.c,
-                           n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
-        var bad = 0
-        for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+        let bad = conv3x3OutputsOffBound(fast, input: x, weight: wt, bias: withBias ? b : nil, n: n, ci: ci, co: co, h: h, w: w)
         #expect(bad == 0, "\(bad) of \(fast.count) outputs off for n \(n) ci \(ci) co \(co) \(h)x\(w) bias \(withBias) scalar \(scalar)")
     }
 
@@ -88,4 +80,19 @@ import Testing
         #expect(bad == 0, "\(bad) of \(fused.count) outputs off, shape \(index) scalar \(scalar)")
         #expect(positive > 0 && positive < fused.count, "the ReLU should both pass and clip some outputs")
     }
+}
+
+/// How many of a 3×3 pad-1 convolution's outputs `fast` (N, Co, H, W) lie outside the float
+/// summation bound around the exact result: |fast − naive| ≤ 2·K·u·Σ|terms|, K = 9·Ci + 1,
+/// u = 2⁻²⁴, Σ|terms| the naive convolution of |input| with |weight| (+ |bias|).
+func conv3x3OutputsOffBound(_ fast: Buf, input x: Buf, weight wt: Buf, bias b: Buf?,
+                            n: Int, ci: Int, co: Int, h: Int, w: Int) -> Int {
+    let zero = Buf(co), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
+    conv2dForwardNaive(out: ref.p, inp: x.c, weight: wt.c, bias: b?.c ?? zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+    let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) }), ab = b.map { Buf($0.array.map { Swift.abs($0) }) }
+    conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: ab?.c ?? zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
+    let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
+    var bad = 0
+    for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+    return bad
 }

@@ -18,19 +18,11 @@ import Testing
     static func check(_ index: Int, bias withBias: Bool, scalar: Bool, workers: Int, avx2: Bool = false) {
         let (n, ci, co, h, w) = shapes[index]
         let x = Buf(random: n * ci * h * w, seed: 51), wt = Buf(random: co * ci * 9, seed: 52), b = Buf(random: co, seed: 53)
-        let zeroBias = Buf(co), packed = Buf(conv3x3PackedCount(ci: ci, co: co), fill: .nan)
-        let fast = Buf(n * co * h * w, fill: .nan), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
+        let packed = Buf(conv3x3PackedCount(ci: ci, co: co), fill: .nan), fast = Buf(n * co * h * w, fill: .nan)
         conv3x3ForwardDirect(out: fast.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : nil,
                              n: n, ci: ci, co: co, h: h, w: w, workers: workers, scalar: scalar, packed: packed.p,
                              avx2: avx2)
-        conv2dForwardNaive(out: ref.p, inp: x.c, weight: wt.c, bias: withBias ? b.c : zeroBias.c,
-                           n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(wt.array.map { Swift.abs($0) }), ab = Buf(b.array.map { Swift.abs($0) })
-        conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: withBias ? ab.c : zeroBias.c,
-                           n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
-        var bad = 0
-        for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+        let bad = conv3x3OutputsOffBound(fast, input: x, weight: wt, bias: withBias ? b : nil, n: n, ci: ci, co: co, h: h, w: w)
         #expect(bad == 0, "\(bad) of \(fast.count) outputs off, shape \(index) bias \(withBias) scalar \(scalar) workers \(workers) avx2 \(avx2)")
     }
 
@@ -47,19 +39,14 @@ import Testing
     func avx2TransposedMatchesNaive(index: Int) {
         let (n, ci, co, h, w) = Self.shapes[index]
         // weight (ci, co, 3, 3) used as w'[o][c][t] = weight[c][o][8 - t]
-        let x = Buf(random: n * ci * h * w, seed: 55), wt = Buf(random: ci * co * 9, seed: 56), zero = Buf(co)
+        let x = Buf(random: n * ci * h * w, seed: 55), wt = Buf(random: ci * co * 9, seed: 56)
         var flippedValues = [Float](repeating: 0, count: co * ci * 9)
         for o in 0..<co { for c in 0..<ci { for t in 0..<9 { flippedValues[(o * ci + c) * 9 + t] = wt.p[(c * co + o) * 9 + 8 - t] } } }
         let flipped = Buf(flippedValues), packed = Buf(conv3x3PackedCount(ci: ci, co: co), fill: .nan)
-        let fast = Buf(n * co * h * w, fill: .nan), ref = Buf(n * co * h * w), abs = Buf(n * co * h * w)
+        let fast = Buf(n * co * h * w, fill: .nan)
         conv3x3ForwardDirect(out: fast.p, inp: x.c, weight: wt.c, bias: nil, n: n, ci: ci, co: co, h: h, w: w,
                              workers: 2, packed: packed.p, transposedWeight: true, avx2: true)
-        conv2dForwardNaive(out: ref.p, inp: x.c, weight: flipped.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let ax = Buf(x.array.map { Swift.abs($0) }), aw = Buf(flippedValues.map { Swift.abs($0) })
-        conv2dForwardNaive(out: abs.p, inp: ax.c, weight: aw.c, bias: zero.c, n: n, ci: ci, co: co, h: h, w: w, k: 3)
-        let k = Float(9 * ci + 1), u = Float(1) / Float(1 << 24)
-        var bad = 0
-        for i in 0..<fast.count where !(Swift.abs(fast.p[i] - ref.p[i]) <= 2 * k * u * abs.p[i] + 1e-30) { bad += 1 }
+        let bad = conv3x3OutputsOffBound(fast, input: x, weight: flipped, bias: nil, n: n, ci: ci, co: co, h: h, w: w)
         #expect(bad == 0, "\(bad) of \(fast.count) outputs off, shape \(index)")
     }
 
