@@ -47,12 +47,12 @@ public struct ResampleProfile: Codable, Equatable, Hashable, Sendable {
     /// Largest profile grid, in voxels (2^28: 1 GiB as Float).
     public static let maxGridVoxels = 1 << 28
 
-    /// Throws `profile_too_large` when the profile grid covering `grid`'s field of view would
+    /// Throws `profile_too_large` when the profile grid covering `canonical`'s field of view would
     /// exceed `maxAxisVoxels` along an axis or `maxGridVoxels` in all: a header with a wrong
     /// spacing (metres for millimetres) must fail with a reason, not exhaust memory. Works in
     /// Double, so no size is converted to Int before it is known to fit.
-    public func checkSize(covering grid: Grid) throws(ImagingError) {
-        let canonical = Reorientation(canonicalizing: grid).canonicalGrid
+    /// `canonical` is a canonical (RAS) grid, as for `grid(covering:)`.
+    public func checkSize(covering canonical: Grid) throws(ImagingError) {
         var sizes: [Double] = []
         for axis in 0..<3 {
             let n = Double(canonical.shape[axis])
@@ -132,11 +132,11 @@ public struct ProfileTransform: Equatable, Sendable, Codable {
                                remedy: "check the scan's orientation header (qform/sform or DICOM orientation)")
         }
         try profile.validate()
-        try profile.checkSize(covering: sourceGrid)
+        reorientation = Reorientation(canonicalizing: sourceGrid)
+        try profile.checkSize(covering: reorientation.canonicalGrid)
         version = Self.currentVersion
         self.profile = profile
         self.sourceGrid = sourceGrid
-        reorientation = Reorientation(canonicalizing: sourceGrid)
         targetGrid = profile.grid(covering: reorientation.canonicalGrid)
     }
 
