@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "Phantoms", dependencies: ["ImagingCore", "Anatomy"]),
         .target(
             name: "Volumetry",
-            dependencies: ["ImagingCore", "Anatomy", "CPNG", "NIfTIIO", .product(name: "CSV", package: "CSV.swift")]
+            dependencies: ["ImagingCore", "Anatomy", "CPNG", "CDeflate", "NIfTIIO", .product(name: "CSV", package: "CSV.swift")]
         ),
         .target(name: "Segmentation", dependencies: ["ImagingCore", "Anatomy", "Resampling", "NeuralEngine"]),
         // Annotation intake and the dataset store (site retraining); settling via Spool's public helpers.

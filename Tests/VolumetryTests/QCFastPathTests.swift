@@ -87,6 +87,39 @@ import Testing
         #expect(PNGWriter.decode(try PNGWriter.encode(grey, fast: true), channels: 1) == grey)
         #expect(PNGWriter.decode([1, 2, 3]) == nil)
     }
+
+    /// The hand-written fast encoding (libdeflate, filter None) on odd sizes and noise, read back
+    /// by libpng, which checks every chunk CRC and the zlib stream's Adler-32: a corrupted byte
+    /// anywhere in the image data makes the file unreadable.
+    @Test func fastEncodingIsAValidPNGOfTheSamePixels() throws {
+        var state: UInt64 = 21
+        func noise(_ n: Int) -> [UInt8] {
+            (0..<n).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(truncatingIfNeeded: state >> 33)
+            }
+        }
+        let pictures = [Picture(width: 1, height: 1, channels: 1, pixels: [7]),
+                        Picture(width: 1, height: 1, channels: 3, pixels: [1, 2, 3]),
+                        Picture(width: 13, height: 5, channels: 1, pixels: noise(65)),
+                        Picture(width: 7, height: 11, channels: 3, pixels: noise(231)),
+                        Picture(width: 300, height: 2, channels: 3, pixels: [UInt8](repeating: 24, count: 1800))]
+        for p in pictures {
+            let bytes = try PNGWriter.encode(p, fast: true)
+            #expect(PNGWriter.decode(bytes, channels: p.channels) == p, "\(p.width)x\(p.height)x\(p.channels)")
+            // IHDR as the compact encoding writes it (size, depth, colour type, methods).
+            let compact = try PNGWriter.encode(p)
+            #expect(bytes.prefix(33) == compact.prefix(33), "\(p.width)x\(p.height)x\(p.channels)")
+            #expect(String(decoding: bytes[37..<41], as: UTF8.self) == "IDAT")
+            #expect(Array(bytes.suffix(12)) == [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])
+            // A flipped bit in the IDAT data (or its CRC) is caught on reading.
+            for at in [41, bytes.count - 16] {
+                var bad = bytes
+                bad[at] ^= 0x10
+                #expect(PNGWriter.decode(bad, channels: p.channels) == nil, "\(p.width)x\(p.height) byte \(at)")
+            }
+        }
+    }
 }
 
 /// `VolumeMeasurer.measure` (parallel counts, fast side analysis) against `referenceMeasure`.
