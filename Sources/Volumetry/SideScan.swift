@@ -84,6 +84,7 @@ extension SideAnalysis {
         // Bins at least as wide as one voxel step along x (no empty bins between voxel columns).
         let step = max(abs(a[0, 0]), abs(a[0, 1]), abs(a[0, 2]))
         let width = max(step, 1.0)
+        if a[0, 0] == 0 { return limbSplitByRows(labels, width: width, catalog: catalog, region: region, policy: policy) }
         let (lo, hi) = labelledRange(labels)
         guard lo <= hi else {
             return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
@@ -93,40 +94,79 @@ extension SideAnalysis {
         var profile = [Double](repeating: 0, count: bins)
         // Linear splatting: a voxel's unit mass goes to its two nearest bin centres.
         if a[0, 1] == 0 && a[0, 2] == 0 {
-            // x depends on i alone (rowX is the same double in every row): per-column bins.
+            // x depends on i alone (rowX is the same double in every row): per-column bins,
+            // weights and x. The same pass sums the x of the single-limb reference muscles
+            // (`singleLimb`'s sums, in the same voxel order), used when the profile has one lobe.
             let nx = g.shape[0], rows = g.shape[1] * g.shape[2]
             let rowX = a[0, 3] + Double(0) * a[0, 1] + Double(0) * a[0, 2]
-            var bin = [Int](repeating: 0, count: nx), w0 = [Double](repeating: 0, count: nx), w1 = w0
+            var bin = [Int](repeating: 0, count: nx), w0 = [Double](repeating: 0, count: nx), w1 = w0, xs = w0
             for i in 0..<nx {
                 let x = rowX + Double(i) * a[0, 0]
                 let t = (x - lo) / width, b = min(Int(t), bins - 2), f = t - Double(b)
-                (bin[i], w0[i], w1[i]) = (b, 1 - f, f)
+                (bin[i], w0[i], w1[i], xs[i]) = (b, 1 - f, f, x)
             }
+            let role = limbRoles(catalog: catalog, region: region, policy: policy)
+            var sumL = 0.0, nL = 0.0, sumM = 0.0, nM = 0.0
             labels.data.withUnsafeBufferPointer { lab in
                 profile.withUnsafeMutableBufferPointer { pr in
-                    var o = 0
-                    for _ in 0..<rows {
-                        for i in 0..<nx where lab[o + i] != 0 {
-                            pr[bin[i]] += w0[i]
-                            pr[bin[i] + 1] += w1[i]
+                    bin.withUnsafeBufferPointer { bin in
+                        w0.withUnsafeBufferPointer { w0 in
+                            w1.withUnsafeBufferPointer { w1 in
+                                xs.withUnsafeBufferPointer { xs in
+                                    role.withUnsafeBufferPointer { role in
+                                        let p = pr.baseAddress!, bn = bin.baseAddress!, u = w0.baseAddress!, v = w1.baseAddress!
+                                        let roles = role.count
+                                        var row = lab.baseAddress!
+                                        for _ in 0..<rows {
+                                            for i in 0..<nx {
+                                                let l = row[i]
+                                                guard l != 0 else { continue }
+                                                let b = bn[i]
+                                                p[b] += u[i]
+                                                p[b + 1] += v[i]
+                                                guard l > 0 && Int(l) < roles else { continue }
+                                                switch role[Int(l)] {
+                                                case 1: sumL += xs[i]; nL += 1
+                                                case 2: sumM += xs[i]; nM += 1
+                                                default: break
+                                                }
+                                            }
+                                            row += nx
+                                        }
+                                    }
+                                }
+                            }
                         }
-                        o += nx
                     }
                 }
             }
-        } else {
-            forEachLabelledFast(labels) { _, x in
-                let t = (x - lo) / width, b = min(Int(t), bins - 2), f = t - Double(b)
-                profile[b] += 1 - f
-                profile[b + 1] += f
-            }
+            if let m = valley(profile, policy: policy) { return bilateral(lo + m * width) }
+            return singleLimbSide(sumL: sumL, nL: nL, sumM: sumM, nM: nM, policy: policy)
         }
-        if let m = valley(profile, policy: policy) {
-            let x = lo + m * width
-            return SideSplit(kind: .bilateral, midlineX: x, singleSide: nil, pairedClasses: [],
-                             method: String(format: "two limbs: body voxel profile along RAS x has its deepest valley between the two limbs at x = %.1f mm", x))
+        forEachLabelledFast(labels) { _, x in
+            let t = (x - lo) / width, b = min(Int(t), bins - 2), f = t - Double(b)
+            profile[b] += 1 - f
+            profile[b + 1] += f
         }
+        if let m = valley(profile, policy: policy) { return bilateral(lo + m * width) }
         return singleLimb(labels, catalog: catalog, region: region, policy: policy)
+    }
+
+    /// The split of two limbs at x (mm).
+    static func bilateral(_ x: Double) -> SideSplit {
+        SideSplit(kind: .bilateral, midlineX: x, singleSide: nil, pairedClasses: [],
+                  method: String(format: "two limbs: body voxel profile along RAS x has its deepest valley between the two limbs at x = %.1f mm", x))
+    }
+
+    /// By id: 1 for a lateral reference muscle of the region, 2 for a medial one (not lateral),
+    /// else 0 (ids past the end: 0): `singleLimb`'s membership tests as one table.
+    static func limbRoles(catalog: LabelCatalog, region: Region, policy: SidePolicy) -> [UInt8] {
+        let lateral = (policy.lateralClasses[region.rawValue] ?? []).compactMap { catalog.class(named: $0)?.id }.filter { $0 > 0 }
+        let medial = (policy.medialClasses[region.rawValue] ?? []).compactMap { catalog.class(named: $0)?.id }.filter { $0 > 0 }
+        var role = [UInt8](repeating: 0, count: (lateral + medial).max().map { $0 + 1 } ?? 0)
+        for id in medial { role[id] = 2 }
+        for id in lateral { role[id] = 1 }
+        return role
     }
 
     /// A membership table by id for the positive ids in `ids`.
@@ -160,5 +200,103 @@ extension SideAnalysis {
             if l == boneID { sumB += x; nB += 1 }
         }
         return trunkMidline(sumB: sumB, nB: nB, sumAll: sumAll, nAll: nAll, catalog: catalog, policy: policy)
+    }
+
+    /// `limbSplit` when x is constant along rows (`a[0,0] == 0`, e.g. rows running
+    /// anterior-posterior): every voxel of row (j, k) has the x of its first voxel, so one
+    /// parallel pass counts per row the labelled voxels and the lateral and medial reference
+    /// muscles' voxels, and the sequential part adds each row's weights and x as many times as
+    /// the row has voxels, rows in order: the same additions in the same order as the reference.
+    static func limbSplitByRows(_ labels: LabelVolume, width: Double, catalog: LabelCatalog, region: Region,
+                                policy: SidePolicy) -> SideSplit {
+        let rows = RowCounts(labels, role: limbRoles(catalog: catalog, region: region, policy: policy))
+        var lo = Double.infinity, hi = -Double.infinity
+        for r in 0..<rows.count where rows.labelled[r] > 0 {
+            let x = rows.x(r)
+            lo = min(lo, x)
+            hi = max(hi, x)
+        }
+        guard lo <= hi else {
+            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
+                             method: "no labelled voxels")
+        }
+        let bins = Int(((hi - lo) / width).rounded(.down)) + 2
+        var profile = [Double](repeating: 0, count: bins)
+        for r in 0..<rows.count where rows.labelled[r] > 0 {
+            let x = rows.x(r)
+            let t = (x - lo) / width, b = min(Int(t), bins - 2), f = t - Double(b), u = 1 - f
+            var p0 = profile[b], p1 = profile[b + 1]
+            for _ in 0..<rows.labelled[r] {
+                p0 += u
+                p1 += f
+            }
+            profile[b] = p0
+            profile[b + 1] = p1
+        }
+        if let m = valley(profile, policy: policy) { return bilateral(lo + m * width) }
+        var sumL = 0.0, nL = 0.0, sumM = 0.0, nM = 0.0
+        for r in 0..<rows.count where rows.labelled[r] > 0 {
+            let x = rows.x(r)
+            for _ in 0..<rows.first[r] { sumL += x }
+            for _ in 0..<rows.second[r] { sumM += x }
+            nL += Double(rows.first[r])
+            nM += Double(rows.second[r])
+        }
+        return singleLimbSide(sumL: sumL, nL: nL, sumM: sumM, nM: nM, policy: policy)
+    }
+}
+
+/// Per row (j, k), row index `k * ny + j`: how many voxels are labelled (non-zero), and how many
+/// have role 1 and role 2 in `role` (by id; ids past its end or negative: no role). Slices in
+/// parallel.
+struct RowCounts {
+    let count: Int
+    var labelled: [Int], first: [Int], second: [Int]
+    let ny: Int, ax: Double, bx: Double, cx: Double, x0: Double
+
+    init(_ labels: LabelVolume, role: [UInt8]) {
+        let g = labels.grid, a = g.affine
+        let nx = g.shape[0], ny = g.shape[1], nz = g.shape[2]
+        self.ny = ny
+        (ax, bx, cx, x0) = (a[0, 0], a[0, 1], a[0, 2], a[0, 3])
+        count = ny * nz
+        var labelled = [Int](repeating: 0, count: count), first = labelled, second = labelled
+        labels.data.withUnsafeBufferPointer { lab in
+            role.withUnsafeBufferPointer { role in
+                labelled.withUnsafeMutableBufferPointer { n in
+                    first.withUnsafeMutableBufferPointer { n1 in
+                        second.withUnsafeMutableBufferPointer { n2 in
+                            let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
+                            let roles = role.count, rl = role.baseAddress.map { SendableBuffer(base: UnsafeMutablePointer(mutating: $0)) }
+                            let out = (SendableBuffer(base: n.baseAddress!), SendableBuffer(base: n1.baseAddress!), SendableBuffer(base: n2.baseAddress!))
+                            DispatchQueue.concurrentPerform(iterations: nz) { k in
+                                for j in 0..<ny {
+                                    let r = k * ny + j, row = src.base + r * nx
+                                    var c = 0, c1 = 0, c2 = 0
+                                    for i in 0..<nx {
+                                        let l = row[i]
+                                        guard l != 0 else { continue }
+                                        c += 1
+                                        guard l > 0 && Int(l) < roles, let rl else { continue }
+                                        let q = rl.base[Int(l)]
+                                        c1 += q == 1 ? 1 : 0
+                                        c2 += q == 2 ? 1 : 0
+                                    }
+                                    out.0.base[r] = c; out.1.base[r] = c1; out.2.base[r] = c2
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (self.labelled, self.first, self.second) = (labelled, first, second)
+    }
+
+    /// The x of every voxel of row `r` as `forEachLabelled` computes it: the row's start plus
+    /// i × a[0,0], where a[0,0] is ±0, so every i gives the x of i = 0 (same sign of zero too).
+    func x(_ r: Int) -> Double {
+        let j = r % ny, k = r / ny
+        return x0 + Double(j) * bx + Double(k) * cx + Double(0) * ax
     }
 }

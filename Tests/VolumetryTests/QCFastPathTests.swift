@@ -126,11 +126,26 @@ import Testing
 @Suite struct VolumeFastPathTests {
     @Test func measureEqualsTheReference() throws {
         var cases: [(LabelVolume, Region)] = []
+        // The phantoms store rows along A-P (x constant along a row, a[0,0] == 0): the per-row
+        // counts; with the first two axes swapped x runs along the rows (a[0,1] == a[0,2] == 0):
+        // the per-column splat with the single-limb sums in the same pass; oblique: per voxel.
         let bilateral = try volPhantom(.thigh, seed: 3, bilateral: true, matrix: [96, 64], slices: 5)
-        cases.append((bilateral.labels, .thigh))  // axis-aligned: the per-column splat
+        cases.append((bilateral.labels, .thigh))
+        cases.append((QCFastPathTests.permuted(bilateral.labels, [1, 0, 2]), .thigh))
         let oblique = try volPhantom(.thigh, seed: 4, bilateral: true, matrix: [96, 64], slices: 5, oblique: true)
         cases.append((oblique.labels, .thigh))   // oblique: the per-voxel splat
-        cases.append(((try volPhantom(.calf, seed: 5, matrix: [64, 64], slices: 4)).labels, .calf))  // one limb
+        let calf = try volPhantom(.calf, seed: 5, matrix: [64, 64], slices: 4)
+        cases.append((calf.labels, .calf))  // one limb
+        cases.append((QCFastPathTests.permuted(calf.labels, [1, 0, 2]), .calf))
+        let thigh = try volPhantom(.thigh, seed: 8, matrix: [64, 64], slices: 4)
+        cases.append((thigh.labels, .thigh))  // one thigh: five reference muscles
+        cases.append((QCFastPathTests.permuted(thigh.labels, [1, 0, 2]), .thigh))
+        // One limb whose lateral muscle is missing: side not determinable (both row layouts).
+        var noLateral = calf.labels
+        let peroneus = VolumeTests.id("peroneus_longus")
+        for o in noLateral.data.indices where noLateral.data[o] == peroneus { noLateral.data[o] = 0 }
+        cases.append((noLateral, .calf))
+        cases.append((QCFastPathTests.permuted(noLateral, [1, 0, 2]), .calf))
         cases.append(((try volPhantom(.calf, seed: 6, matrix: [64, 64], slices: 4, oblique: true)).labels, .calf))
         let abdomen = try volPhantom(.abdomen, seed: 7, matrix: [64, 64], slices: 4)
         cases.append((abdomen.labels, .abdomen))  // trunk with bone
@@ -152,8 +167,13 @@ import Testing
             #expect(SideAnalysis.split(labels, catalog: volCatalog, region: region)
                     == SideAnalysis.referenceSplit(labels, catalog: volCatalog, region: region), "case \(n)")
         }
-        // The cases cover every kind of split.
-        let kinds = Set(cases.map { VolumeMeasurer.measure($0.0, catalog: volCatalog, region: $0.1).sides.kind })
-        #expect(kinds == [.bilateral, .single, .trunk])
+        // The cases cover every kind of split, and both row layouts each kind of limb split and
+        // the undeterminable side.
+        let splits = cases.map { VolumeMeasurer.measure($0.0, catalog: volCatalog, region: $0.1).sides }
+        #expect(Set(splits.map(\.kind)) == [.bilateral, .single, .trunk])
+        #expect(splits[0].kind == .bilateral && splits[1].kind == .bilateral)
+        #expect(splits[3].singleSide != .unsplit && splits[3].singleSide == splits[4].singleSide)
+        #expect(splits[5].singleSide != .unsplit && splits[5].singleSide == splits[6].singleSide)
+        #expect(splits[7].singleSide == .unsplit && splits[8].singleSide == .unsplit)
     }
 }
