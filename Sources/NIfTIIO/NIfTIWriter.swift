@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import ImagingCore
 
@@ -43,7 +44,7 @@ public enum NIfTIWriter {
                                    options: NIfTIWriteOptions = .init(), description: String = "segvol labels") throws {
         var header = try baseHeader(grid: labels.grid, path: path, options: options, description: description)
         header.i16(68, 1002)
-        let low = labels.data.min() ?? 0, high = labels.data.max() ?? 0
+        let (low, high, lowBytes) = lowBytesAndRange(labels.data)
         let useUInt8: Bool
         switch options.labelDatatype {
         case .automatic: useUInt8 = low >= 0 && high <= 255
@@ -59,7 +60,7 @@ public enum NIfTIWriter {
         let payload: [UInt8]
         if useUInt8 {
             header.setDatatype(2, bitpix: 8)
-            payload = labels.data.map { UInt8(truncatingIfNeeded: $0) }
+            payload = lowBytes
         } else {
             header.setDatatype(4, bitpix: 16)
             payload = labels.data.map { Int16(truncatingIfNeeded: $0) }.withUnsafeBytes { littleEndianBytes($0, width: 2) }
@@ -79,6 +80,35 @@ public enum NIfTIWriter {
     }
 
     // MARK: Pieces
+
+    /// The smallest and largest label (0, 0 when empty) and every label's low byte
+    /// (`UInt8(truncatingIfNeeded:)`, the uint8 payload), in one pass of parallel chunks.
+    static func lowBytesAndRange(_ data: [Int32]) -> (low: Int32, high: Int32, bytes: [UInt8]) {
+        let count = data.count
+        guard count > 0 else { return (0, 0, []) }
+        let chunks = max(1, min(64, count >> 18))
+        var parts = [(Int32, Int32)](repeating: (.max, .min), count: chunks)
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            data.withUnsafeBufferPointer { src in
+                parts.withUnsafeMutableBufferPointer { ranges in
+                    let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+                    let d = SendableBuffer(base: out.baseAddress!), r = SendableBuffer(base: ranges.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                        var lo = Int32.max, hi = Int32.min
+                        for i in (count * c / chunks)..<(count * (c + 1) / chunks) {
+                            let v = s.base[i]
+                            lo = Swift.min(lo, v)
+                            hi = Swift.max(hi, v)
+                            d.base[i] = UInt8(truncatingIfNeeded: v)
+                        }
+                        r.base[c] = (lo, hi)
+                    }
+                }
+            }
+            initialized = count
+        }
+        return (parts.map(\.0).min()!, parts.map(\.1).max()!, bytes)
+    }
 
     private static func baseHeader(grid: Grid, path: String, options: NIfTIWriteOptions, description: String) throws -> HeaderBuilder {
         let affine = grid.affine

@@ -119,6 +119,26 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["labels.json", "labels.nii.gz"])
     }
 
+    /// The label writer's one-pass range and uint8 payload equal `min()`, `max()` and the
+    /// truncating map, for one chunk and for many (sizes across chunk boundaries), with the
+    /// extremes at the ends and negative and wide ids.
+    @Test func labelRangeAndLowBytesEqualTheDirectOnes() {
+        var state: UInt64 = 5
+        for n in [0, 1, 7, (1 << 18) - 1, 1 << 18, (1 << 19) + 3, 3 << 20] {
+            var data = (0..<n).map { _ -> Int32 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Int32(truncatingIfNeeded: state >> 40) % 60
+            }
+            if n > 2 {
+                data[0] = n % 2 == 0 ? -3 : 70_000
+                data[n - 1] = n % 2 == 0 ? 300 : -70_000
+            }
+            let (low, high, bytes) = NIfTIWriter.lowBytesAndRange(data)
+            #expect(low == (data.min() ?? 0) && high == (data.max() ?? 0), "n \(n)")
+            #expect(bytes == data.map { UInt8(truncatingIfNeeded: $0) }, "n \(n)")
+        }
+    }
+
     @Test func labelsInt16ForFourDigitIds() throws {
         let grid = Grid(shape: [2, 2, 1], affine: .identity)
         let labels = LabelVolume(grid: grid, data: [0, 5121, 7101, -3])
