@@ -92,6 +92,47 @@ public struct QCMontage: Sendable {
     /// `referenceRender` pixel for pixel (tested).
     public func render(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog,
                        volumesML: [Int: Double] = [:], title: String = "") -> Picture {
+        compose(renderTiles(image: image, labels: labels, catalog: catalog), catalog: catalog, volumesML: volumesML, title: title)
+    }
+
+    /// The tiles of a montage (`render` without the page, captions and legend): the part that
+    /// reads the scan and needs no volumes, so it can run beside the volume measurement.
+    public struct Tiles: Sendable {
+        /// Shown slices along the axial axis, and how many there are.
+        public var slices: [Int], depth: Int
+        /// Tile width and height in pixels.
+        public var width: Int, height: Int
+        /// Class ids present in the labels, increasing (the legend's entries).
+        public var present: [Int32]
+        /// RGB, tile after tile, rows top to bottom.
+        public var pixels: [UInt8]
+    }
+
+    /// The page around `tiles`: title, tiles in their grid, captions and the legend, whose
+    /// entries give each class's volume from `volumesML` (by class id).
+    public func compose(_ tiles: Tiles, catalog: LabelCatalog, volumesML: [Int: Double] = [:], title: String = "") -> Picture {
+        let tw = tiles.width, th = tiles.height
+        let layout = MontageLayout(tiles: tiles.slices.count, tileWidth: tw, tileHeight: th, columns: columns, textScale: textScale,
+                                   title: title, present: tiles.present, catalog: catalog, volumesML: volumesML)
+        let width = layout.width
+        var picture = layout.blankPicture(title: title)
+        picture.pixels.withUnsafeMutableBufferPointer { px in
+            tiles.pixels.withUnsafeBufferPointer { src in
+                for t in tiles.slices.indices {
+                    let (x0, y0) = layout.origin(t)
+                    for r in 0..<th {
+                        (px.baseAddress! + ((y0 + r) * width + x0) * 3)
+                            .update(from: src.baseAddress! + ((t * th + r) * tw) * 3, count: tw * 3)
+                    }
+                }
+            }
+        }
+        layout.drawCaptionsAndLegend(slices: tiles.slices, depth: tiles.depth, into: &picture)
+        return picture
+    }
+
+    /// The tiles of `render`: slice choice, crop, grey window, grey pixels and outlines.
+    public func renderTiles(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog) -> Tiles {
         precondition(image.grid.shape == labels.grid.shape, "image and labels must share a grid")
         let grid = image.grid
         let (kAxis, xAxis, yAxis) = Self.axes(grid)
@@ -161,23 +202,19 @@ public struct QCMontage: Sendable {
         for t in slices.indices { for r in 0..<th { for c in 0..<tw { shown[(t * th + r) * tw + c] = image.data[tileOffset(t, r, c)] } } }
         var scratch = shown  // selection reorders its input
         let (lo, hi) = Self.window(&scratch)
-        let layout = MontageLayout(tiles: slices.count, tileWidth: tw, tileHeight: th, columns: columns, textScale: textScale,
-                                   title: title, present: survey.present, catalog: catalog, volumesML: volumesML)
-        let width = layout.width
-        var picture = layout.blankPicture(title: title)
+        var pixels = [UInt8](repeating: 0, count: slices.count * th * tw * 3)
         // Outline colours by id (yellow for ids the catalog lacks).
         let colours = Dictionary(uniqueKeysWithValues: survey.present.map { ($0, catalog.class(id: Int($0))?.color ?? [255, 255, 0]) })
-        picture.pixels.withUnsafeMutableBufferPointer { px in
+        pixels.withUnsafeMutableBufferPointer { px in
             labels.data.withUnsafeBufferPointer { lab in
                 shown.withUnsafeBufferPointer { grey in
                     let dst = SendableBuffer(base: px.baseAddress!)
                     let labp = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
                     let greyp = SendableBuffer(base: UnsafeMutablePointer(mutating: grey.baseAddress!))
                     DispatchQueue.concurrentPerform(iterations: slices.count) { t in
-                        let (x0, y0) = layout.origin(t)
                         let g0 = UnsafePointer(greyp.base) + t * th * tw
                         for r in 0..<th {
-                            var p = ((y0 + r) * width + x0) * 3
+                            var p = (t * th + r) * tw * 3
                             for c in 0..<tw {
                                 let g = UInt8(max(0, min(255, (g0[r * tw + c] - lo) / (hi - lo) * 255)))
                                 dst.base[p] = g; dst.base[p + 1] = g; dst.base[p + 2] = g
@@ -194,7 +231,7 @@ public struct QCMontage: Sendable {
                                 let edge = (c > 0 && tile[r * tw + c - 1] != l) || (c < tw - 1 && tile[r * tw + c + 1] != l)
                                     || (r > 0 && tile[(r - 1) * tw + c] != l) || (r < th - 1 && tile[(r + 1) * tw + c] != l)
                                 guard edge, let colour = colours[l] else { continue }
-                                let p = ((y0 + r) * width + x0 + c) * 3
+                                let p = ((t * th + r) * tw + c) * 3
                                 dst.base[p] = colour[0]; dst.base[p + 1] = colour[1]; dst.base[p + 2] = colour[2]
                             }
                         }
@@ -202,8 +239,7 @@ public struct QCMontage: Sendable {
                 }
             }
         }
-        layout.drawCaptionsAndLegend(slices: slices, depth: grid.shape[kAxis], into: &picture)
-        return picture
+        return Tiles(slices: slices, depth: grid.shape[kAxis], width: tw, height: th, present: survey.present, pixels: pixels)
     }
 
     /// (axial axis, axis shown left-right, axis shown top-bottom): the voxel axes most along S,

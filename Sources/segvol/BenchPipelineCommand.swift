@@ -284,7 +284,7 @@ struct BenchPipelineCommand: ParsableCommand {
         }.joined())
         print("\nmodel share = inference / total; goal: everything else (read, resampling, post-processing,")
         print("volumes, writing) under 20 % of the total, i.e. a model share above 80 %. total is wall time:")
-        print("write_labels runs beside volumes, write_csv and write_qc, so the stages sum to more.")
+        print("write_labels and the QC tiles (in write_qc) run beside volumes and write_csv, so the stages sum to more.")
     }
 
     /// This executable (the daemon is started from the same binary).

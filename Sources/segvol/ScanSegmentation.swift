@@ -23,7 +23,8 @@ struct ScanSegmentation {
         /// File names written, relative to the folder.
         var files: [String]
         /// The segmenter's stages, then volumes, write_labels, write_csv, write_qc. The label
-        /// file is written concurrently with the other three, so those stages overlap in time.
+        /// file is written, and the QC tiles rendered, concurrently with the volumes, so those
+        /// stages overlap in time.
         var timings: [StageTiming]
         /// Wall-clock seconds of the whole run (segmentation and outputs); less than the sum
         /// of `timings` by the overlap.
@@ -40,10 +41,12 @@ struct ScanSegmentation {
     /// `input` names the scan in a refusal.
     ///
     /// The outputs need only the labels: `labels.nii.gz` (its label table from the region's
-    /// classes and the ids present) is compressed and written on a second thread while this
-    /// one measures the volumes and writes `volumes.csv` and `qc.png` (whose captions need the
-    /// volumes). Each stage is timed on its own thread. With `referenceStages` everything runs
-    /// one after the other as before.
+    /// classes and the ids present) is compressed and written on a second thread, and the QC
+    /// montage's tiles are rendered on a third, while this one measures the volumes, hands
+    /// `volumes.csv` to a fourth (its fsync overlaps the rest), then puts the tiles on the page
+    /// with the legend (whose entries need the volumes) and writes `qc.png`. Each stage is timed on its own thread (`write_qc`: tiles
+    /// plus page, encoding and writing). With `referenceStages` everything runs one after the
+    /// other as before.
     func run(_ image: ImageVolume, region: Region, directory: String, input: String = "the scan") throws -> Outcome {
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try segmenter.segment(image, region: region, input: input)
@@ -54,29 +57,35 @@ struct ScanSegmentation {
         options.compressionLevel = Self.labelCompressionLevel
         let labelWriter = LabelWriter(labels: result.labels, table: Self.labelTable(result.labels, catalog: catalog, region: region),
                                       path: labelsPath, description: description, options: options)
-        let group = DispatchGroup()
+        let group = DispatchGroup(), tilesGroup = DispatchGroup()
+        let tiles = TileRenderer(image: image, labels: result.labels, catalog: catalog)
         if !referenceStages {
             DispatchQueue.global(qos: .userInitiated).async(group: group) { labelWriter.run() }
+            DispatchQueue.global(qos: .userInitiated).async(group: tilesGroup) { tiles.run() }
         }
         let report: VolumeReport
-        var ownTimings: [StageTiming] = []
+        var own: [String: Double] = [:]
+        let csv = BackgroundStep()
         do {
             var clock = DispatchTime.now().uptimeNanoseconds
             func lap(_ stage: String) {
                 let now = DispatchTime.now().uptimeNanoseconds
-                ownTimings.append(StageTiming(stage: stage, seconds: Double(now - clock) / 1e9))
+                own[stage] = Double(now - clock) / 1e9
                 clock = now
             }
             report = referenceStages
                 ? VolumeMeasurer.referenceMeasure(result.labels, catalog: catalog, region: region)
                 : VolumeMeasurer.measure(result.labels, catalog: catalog, region: region)
             lap("volumes")
+            let csvPath = directory + "/volumes.csv"
             if referenceStages {
                 labelWriter.run()
                 clock = DispatchTime.now().uptimeNanoseconds
+                try VolumesCSV.write(report, to: csvPath)
+                lap("write_csv")
+            } else {
+                DispatchQueue.global(qos: .userInitiated).async(group: group) { [report] in csv.run { try VolumesCSV.write(report, to: csvPath) } }
             }
-            try VolumesCSV.write(report, to: directory + "/volumes.csv")
-            lap("write_csv")
             var perClass: [Int: Double] = [:]
             for row in report.rows { perClass[row.id, default: 0] += row.volumeML }
             let title = "segvol \(region.rawValue) model \(model.version)"
@@ -84,19 +93,25 @@ struct ScanSegmentation {
                 let picture = QCMontage().referenceRender(image: image, labels: result.labels, catalog: catalog, volumesML: perClass, title: title)
                 try PNGWriter.write(picture, to: directory + "/qc.png", fast: false)
             } else {
-                try QCMontage().write(image: image, labels: result.labels, catalog: catalog, volumesML: perClass,
-                                      title: title, to: directory + "/qc.png")
+                tilesGroup.wait()
+                clock = DispatchTime.now().uptimeNanoseconds
+                let picture = QCMontage().compose(tiles.tiles!, catalog: catalog, volumesML: perClass, title: title)
+                try PNGWriter.write(picture, to: directory + "/qc.png", fast: true)
             }
             lap("write_qc")
         } catch {
-            group.wait()  // the label writer never outlives the run
+            group.wait()  // the label and CSV writers and the tile renderer never outlive the run
+            tilesGroup.wait()
             throw error
         }
         group.wait()
         try labelWriter.outcome.get()
-        timings.append(ownTimings[0])
+        try csv.outcome.get()
+        timings.append(StageTiming(stage: "volumes", seconds: own["volumes"]!))
         timings.append(StageTiming(stage: "write_labels", seconds: labelWriter.seconds))
-        timings += ownTimings.dropFirst()
+        timings.append(StageTiming(stage: "write_csv", seconds: own["write_csv"] ?? csv.seconds))
+        // write_qc: the tiles (rendered beside the volumes) and the page, encoding and writing.
+        timings.append(StageTiming(stage: "write_qc", seconds: own["write_qc"]! + tiles.seconds))
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Outcome(result: result, report: report, files: ["labels.nii.gz", "volumes.csv", "qc.png"], timings: timings, seconds: seconds)
     }
@@ -111,6 +126,42 @@ struct ScanSegmentation {
         for id in seen.indices where seen[id] { classes.insert(id) }
         return LabelTable(entries: catalog.classes.filter { classes.contains($0.id) }
             .map { LabelEntry(id: Int32($0.id), name: $0.name, color: $0.color) })
+    }
+}
+
+/// Runs one throwing step (on whichever thread calls `run`) and keeps its outcome and seconds;
+/// read them only after the run (the dispatch group's wait orders the accesses).
+private final class BackgroundStep: @unchecked Sendable {
+    private(set) var outcome: Result<Void, any Error> = .success(())
+    private(set) var seconds = 0.0
+
+    func run(_ body: () throws -> Void) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        outcome = Result { try body() }
+        seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
+
+/// Renders the QC montage's tiles (`QCMontage.renderTiles`, which needs no volumes) on whichever
+/// thread runs `run`, and keeps them and the seconds; read them only after the run (the dispatch
+/// group's wait orders the accesses).
+private final class TileRenderer: @unchecked Sendable {
+    let image: ImageVolume
+    let labels: LabelVolume
+    let catalog: LabelCatalog
+    private(set) var tiles: QCMontage.Tiles?
+    private(set) var seconds = 0.0
+
+    init(image: ImageVolume, labels: LabelVolume, catalog: LabelCatalog) {
+        self.image = image
+        self.labels = labels
+        self.catalog = catalog
+    }
+
+    func run() {
+        let start = DispatchTime.now().uptimeNanoseconds
+        tiles = QCMontage().renderTiles(image: image, labels: labels, catalog: catalog)
+        seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }
 
