@@ -86,7 +86,8 @@ public enum VolumeMeasurer {
     /// - Parameter labels: catalog ids on the scan's native grid (never a resampled grid).
     ///
     /// The side analysis is `SideAnalysis.split`'s fast path; voxels are counted per slice in
-    /// parallel (integer counts summed afterwards; a slice's presence flags are its own).
+    /// parallel (integer counts summed afterwards; a class is present on a slice when the
+    /// slice's count is positive), the side decided once per row when x is constant along rows.
     public static func measure(_ labels: LabelVolume, catalog: LabelCatalog, region: Region,
                                policy: SidePolicy = SidePolicy()) -> VolumeReport {
         let split = SideAnalysis.split(labels, catalog: catalog, region: region, policy: policy)
@@ -98,29 +99,53 @@ public enum VolumeMeasurer {
         let counters = (maxID + 1) * 3
         var perSlice = [Int](repeating: 0, count: nz * counters)
         labels.data.withUnsafeBufferPointer { lab in
-            present.withUnsafeMutableBufferPointer { pres in
+            splitClass.withUnsafeBufferPointer { split in
                 perSlice.withUnsafeMutableBufferPointer { counts in
                     let src = SendableBuffer(base: UnsafeMutablePointer(mutating: lab.baseAddress!))
-                    let pr = SendableBuffer(base: pres.baseAddress!), cnt = SendableBuffer(base: counts.baseAddress!)
+                    let cnt = SendableBuffer(base: counts.baseAddress!)
+                    let sp = SendableBuffer(base: UnsafeMutablePointer(mutating: split.baseAddress!))
                     DispatchQueue.concurrentPerform(iterations: nz) { k in
                         let v = cnt.base + k * counters
                         var o = k * nx * ny
                         for j in 0..<ny {
                             let rowX = x0 + Double(j) * bx + Double(k) * cx
-                            for i in 0..<nx {
-                                let l = Int(src.base[o])
-                                o += 1
-                                guard l > 0, l <= maxID else { continue }
-                                let s = splitClass[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole
-                                v[l * 3 + s] += 1
-                                pr.base[(l * 3 + s) * nz + k] = true
+                            if ax == 0 {
+                                // x constant along the row (i × ±0 adds the same ±0 for every i):
+                                // one side per row, counted by runs of equal labels.
+                                let side = rowX + Double(0) * ax > mid ? 1 : 0
+                                var current: Int32 = nx > 0 ? src.base[o] : 0, run = 0
+                                for i in 0..<nx {
+                                    let l = src.base[o + i]
+                                    if l != current {
+                                        let c = Int(current)
+                                        if c > 0 && c <= maxID { v[c * 3 + (sp.base[c] ? side : whole)] += run }
+                                        current = l
+                                        run = 0
+                                    }
+                                    run += 1
+                                }
+                                let c = Int(current)
+                                if c > 0 && c <= maxID { v[c * 3 + (sp.base[c] ? side : whole)] += run }
+                            } else {
+                                for i in 0..<nx {
+                                    let l = Int(src.base[o + i])
+                                    guard l > 0, l <= maxID else { continue }
+                                    v[l * 3 + (sp.base[l] ? (rowX + Double(i) * ax > mid ? 1 : 0) : whole)] += 1
+                                }
                             }
+                            o += nx
                         }
                     }
                 }
             }
         }
-        for k in 0..<nz { for c in 0..<counters { voxels[c] += perSlice[k * counters + c] } }
+        // A slice holds a class on a side when its count there is positive.
+        for k in 0..<nz {
+            for c in 0..<counters where perSlice[k * counters + c] > 0 {
+                voxels[c] += perSlice[k * counters + c]
+                present[c * nz + k] = true
+            }
+        }
         return report(plan, voxels: voxels, present: present, labels: labels, catalog: catalog, region: region, split: split)
     }
 

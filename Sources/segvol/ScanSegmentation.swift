@@ -55,7 +55,8 @@ struct ScanSegmentation {
         let labelsPath = directory + "/labels.nii.gz", description = "segvol \(segvolVersion) \(region.rawValue)"
         var options = NIfTIWriteOptions()
         options.compressionLevel = Self.labelCompressionLevel
-        let labelWriter = LabelWriter(labels: result.labels, table: Self.labelTable(result.labels, catalog: catalog, region: region),
+        let catalog = catalog
+        let labelWriter = LabelWriter(labels: result.labels, table: { [labels = result.labels] in Self.labelTable(labels, catalog: catalog, region: region) },
                                       path: labelsPath, description: description, options: options)
         let group = DispatchGroup(), tilesGroup = DispatchGroup()
         let tiles = TileRenderer(image: image, labels: result.labels, catalog: catalog)
@@ -169,14 +170,15 @@ private final class TileRenderer: @unchecked Sendable {
 /// read them only after the run (the dispatch group's wait orders the accesses).
 private final class LabelWriter: @unchecked Sendable {
     let labels: LabelVolume
-    let table: LabelTable
+    /// The label table, built on the writer's thread (a pass over the labels).
+    let table: @Sendable () -> LabelTable
     let path: String
     let description: String
     let options: NIfTIWriteOptions
     private(set) var outcome: Result<Void, any Error> = .success(())
     private(set) var seconds = 0.0
 
-    init(labels: LabelVolume, table: LabelTable, path: String, description: String, options: NIfTIWriteOptions) {
+    init(labels: LabelVolume, table: @escaping @Sendable () -> LabelTable, path: String, description: String, options: NIfTIWriteOptions) {
         self.labels = labels
         self.table = table
         self.path = path
@@ -186,7 +188,7 @@ private final class LabelWriter: @unchecked Sendable {
 
     func run() {
         let start = DispatchTime.now().uptimeNanoseconds
-        outcome = Result { try NIfTIWriter.writeLabels(labels, table: table, to: path, options: options, description: description) }
+        outcome = Result { try NIfTIWriter.writeLabels(labels, table: table(), to: path, options: options, description: description) }
         seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }

@@ -147,6 +147,12 @@ import Testing
         cases.append((noLateral, .calf))
         cases.append((QCFastPathTests.permuted(noLateral, [1, 0, 2]), .calf))
         cases.append(((try volPhantom(.calf, seed: 6, matrix: [64, 64], slices: 4, oblique: true)).labels, .calf))
+        // Rows along A-P with ids outside the catalog inside and at the ends of label runs.
+        var odd = calf.labels
+        for (o, v) in [(0, 900), (1, 900), (odd.data.count / 2, -3), (odd.data.count / 2 + 1, 900), (odd.data.count - 1, 700)] {
+            odd.data[o] = Int32(v)
+        }
+        cases.append((odd, .calf))
         let abdomen = try volPhantom(.abdomen, seed: 7, matrix: [64, 64], slices: 4)
         cases.append((abdomen.labels, .abdomen))  // trunk with bone
         var noBone = abdomen.labels
