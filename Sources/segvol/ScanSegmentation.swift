@@ -44,9 +44,10 @@ struct ScanSegmentation {
     /// classes and the ids present) is compressed and written on a second thread, and the QC
     /// montage's tiles are rendered on a third, while this one measures the volumes, hands
     /// `volumes.csv` to a fourth (its fsync overlaps the rest), then puts the tiles on the page
-    /// with the legend (whose entries need the volumes) and writes `qc.png`. Each stage is timed on its own thread (`write_qc`: tiles
-    /// plus page, encoding and writing). With `referenceStages` everything runs one after the
-    /// other as before.
+    /// with the legend (whose entries need the volumes) and writes `qc.png`. Each stage is
+    /// timed on its own thread (`write_qc`: tiles plus page, encoding and writing). Every file
+    /// is still written durably on its own (temporary name, fsync, rename, directory fsync).
+    /// With `referenceStages` everything runs one after the other as before.
     func run(_ image: ImageVolume, region: Region, directory: String, input: String = "the scan") throws -> Outcome {
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try segmenter.segment(image, region: region, input: input)
