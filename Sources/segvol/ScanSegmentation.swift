@@ -29,6 +29,9 @@ struct ScanSegmentation {
         /// Wall-clock seconds of the whole run (segmentation and outputs); less than the sum
         /// of `timings` by the overlap.
         var seconds: Double
+        /// Wall-clock seconds from the labels (the end of post-processing) to the last output
+        /// written: what the overlapped output stages cost together.
+        var outputSeconds: Double
     }
 
     /// gzip level of `labels.nii.gz`: libdeflate's level 1. Label maps are long runs of few
@@ -52,6 +55,7 @@ struct ScanSegmentation {
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try segmenter.segment(image, region: region, input: input)
         var timings = result.timings
+        let outputsStart = DispatchTime.now().uptimeNanoseconds
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let labelsPath = directory + "/labels.nii.gz", description = "segvol \(segvolVersion) \(region.rawValue)"
         var options = NIfTIWriteOptions()
@@ -114,8 +118,9 @@ struct ScanSegmentation {
         timings.append(StageTiming(stage: "write_csv", seconds: own["write_csv"] ?? csv.seconds))
         // write_qc: the tiles (rendered beside the volumes) and the page, encoding and writing.
         timings.append(StageTiming(stage: "write_qc", seconds: own["write_qc"]! + tiles.seconds))
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Outcome(result: result, report: report, files: ["labels.nii.gz", "volumes.csv", "qc.png"], timings: timings, seconds: seconds)
+        let end = DispatchTime.now().uptimeNanoseconds
+        return Outcome(result: result, report: report, files: ["labels.nii.gz", "volumes.csv", "qc.png"], timings: timings,
+                       seconds: Double(end - start) / 1e9, outputSeconds: Double(end - outputsStart) / 1e9)
     }
 
     /// The label table embedded in labels.nii.gz: the catalog's classes of the region and any

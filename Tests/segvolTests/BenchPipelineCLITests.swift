@@ -10,11 +10,18 @@ import Testing
         let header = try #require(lines.first { $0.hasPrefix("stage (seconds)") })
         for name in ["thigh DICOM", "thigh NIfTI", "calf NIfTI", "abdomen NIfTI"] { #expect(header.contains(name)) }
         // Each stage row holds one number per case; the total is the wall time, so positive.
-        for stage in ["read", "preprocess", "inference", "to_native", "postprocess", "volumes", "write_labels", "write_csv", "write_qc", "total"] {
+        var rows: [String: [Double]] = [:]
+        for stage in ["read", "preprocess", "inference", "to_native", "postprocess", "volumes", "write_labels", "write_csv", "write_qc", "outputs", "total"] {
             let row = try #require(lines.first { $0.hasPrefix(stage + " ") }, "no row \(stage)")
             let values = row.split(separator: " ").dropFirst().compactMap { Double($0) }
             #expect(values.count == 4, "row \(row)")
-            if stage == "total" || stage == "inference" { #expect(values.allSatisfy { $0 > 0 }, "row \(row)") }
+            if stage == "total" || stage == "inference" || stage == "outputs" { #expect(values.allSatisfy { $0 > 0 }, "row \(row)") }
+            rows[stage] = values
+        }
+        // The output stages' wall time is part of the total, and at least the longest output stage.
+        for c in 0..<4 {
+            #expect(rows["outputs"]![c] < rows["total"]![c])
+            #expect(rows["outputs"]![c] >= max(rows["write_labels"]![c], rows["volumes"]![c]))
         }
         #expect(lines.contains { $0.hasPrefix("model share") && $0.contains("%") })
         #expect(out.stdout.contains("done 2, failed 0"), "stdout: \(out.stdout)")
