@@ -1,4 +1,5 @@
 import Anatomy
+import Foundation
 import ImagingCore
 import NeuralEngine
 import Resampling
@@ -98,6 +99,53 @@ import Testing
         #expect(kept.targets[27] == 1 && kept.targets[28] == 0)
         #expect(flipped.images[0] == thigh.images[7] && flipped.images[0] != thigh.images[0])  // row 0 reversed
         #expect(kept.images == abdomen.images)
+    }
+
+    /// Shift only: the bright square and its targets move together, by up to the drawn fraction
+    /// of the window, and differently per draw; with no shift the slice comes back unchanged.
+    @Test func shiftMovesImageAndTargetsTogether() throws {
+        let grid = Grid(shape: [32, 32, 1], affine: .identity)
+        let t = try ProfileTransform(source: grid, profile: ResampleProfile(inPlaneSpacing: 1))
+        var images = [Float](repeating: 0.1, count: 1024), targets = [Int32](repeating: 0, count: 1024)
+        for y in 12..<20 { for x in 12..<20 { images[y * 32 + x] = 0.9; targets[y * 32 + x] = 1 } }
+        let c = PreparedCase(caseName: "sq", subject: "s", dataset: "d", region: .thigh, info: ImageLabelInfo(), scoredChannels: [1],
+                             transform: t, window: SliceWindow(sliceWidth: 32, sliceHeight: 32, width: 32, height: 32),
+                             sliceCount: 1, images: images, targets: targets, hasForeground: [true])
+        var aug = Augmentation()
+        aug.maxRotationDegrees = 0
+        aug.maxScaleChange = 0
+        aug.intensityJitter = 0
+        aug.flipProbability = 0
+        aug.maxShiftFraction = 0
+        let still = BatchSampler(cases: [c], options: SamplerOptions(batchSize: 2, augmentation: aug), seed: 5).batch(step: 0)
+        #expect(still.images == images + images && still.targets == targets + targets)
+        aug.maxShiftFraction = 0.25  // up to 8 pixels each way
+        let sampler = BatchSampler(cases: [c], options: SamplerOptions(batchSize: 4, augmentation: aug), seed: 5)
+        var centres: Set<[Int]> = []
+        for step in 0..<5 {
+            let b = sampler.batch(step: step)
+            for j in 0..<4 {
+                var sx = 0, sy = 0, n = 0
+                for i in 0..<1024 where b.targets[j * 1024 + i] == 1 {
+                    sx += i % 32; sy += i / 32; n += 1
+                    #expect(b.images[j * 1024 + i] > 0.45)  // targets stay on the bright square (≥ half of it at an edge)
+                }
+                #expect(n == 64)  // a whole-pixel move of a square well inside: nothing lost
+                let (dx, dy) = (Double(sx) / 64 - 15.5, Double(sy) / 64 - 15.5)
+                #expect(abs(dx) <= 8.5 && abs(dy) <= 8.5)
+                centres.insert([Int(dx.rounded()), Int(dy.rounded())])
+            }
+        }
+        #expect(centres.count >= 10)  // 20 draws, mostly different places
+    }
+
+    /// Run states written before the shift existed decode with no shift.
+    @Test func oldAugmentationStateDecodesWithoutShift() throws {
+        var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Augmentation())) as! [String: Any]
+        #expect(old["maxShiftFraction"] as? Double == 0.2)
+        old["maxShiftFraction"] = nil
+        let decoded = try JSONDecoder().decode(Augmentation.self, from: JSONSerialization.data(withJSONObject: old))
+        #expect(decoded.maxShiftFraction == 0 && decoded.maxRotationDegrees == 10 && decoded.enabled)
     }
 
     @Test func rotationKeepsTargetsAlignedWithTheImage() {
