@@ -88,6 +88,7 @@ import Testing
         aug.maxRotationDegrees = 0
         aug.maxScaleChange = 0
         aug.intensityJitter = 0
+        aug.maxShiftFraction = 0
         aug.flipProbability = 1
         let thigh = Self.makeCase(0, dataset: "t", slices: 1, region: .thigh, fg: { _ in true })
         let abdomen = Self.makeCase(0, dataset: "t", slices: 1, region: .abdomen, fg: { _ in true })
@@ -128,7 +129,7 @@ import Testing
                 var sx = 0, sy = 0, n = 0
                 for i in 0..<1024 where b.targets[j * 1024 + i] == 1 {
                     sx += i % 32; sy += i / 32; n += 1
-                    #expect(b.images[j * 1024 + i] > 0.45)  // targets stay on the bright square (≥ half of it at an edge)
+                    #expect(b.images[j * 1024 + i] > 0.25)  // targets stay on the bright square (a corner pixel blends in ¾ of the 0.1 around: 0.3)
                 }
                 #expect(n == 64)  // a whole-pixel move of a square well inside: nothing lost
                 let (dx, dy) = (Double(sx) / 64 - 15.5, Double(sy) / 64 - 15.5)
