@@ -23,6 +23,13 @@ import TestSupport
         #expect(r.stderr.contains("[loss_unknown_term]") && r.stderr.contains("dyce"))
     }
 
+    @Test func shiftOutsideItsRangeIsAUsageError() throws {
+        let r = try CLITests.run(["train", "--data", dir, "--plan", try writePlan(), "--loss", "xent_plus",
+                                  "--steps", "1", "--out", dir + "/m", "--max-shift", "0.7"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--max-shift must be in 0...0.5"))
+    }
+
     @Test func trainsAModelFolderAndRefusesToOverwriteItsState() throws {
         let data = dir + "/data"
         let g = try CLITests.run(["phantom", "--region", "thigh", "--seed", "3", "--matrix", "48x48", "--slices", "3", "-o", data])
