@@ -140,6 +140,43 @@ import Testing
         #expect(centres.count >= 10)  // 20 draws, mostly different places
     }
 
+    /// A case wider than the input (a bilateral slice) gives crops of the input size, each an
+    /// exact block of the slice, at places that cover the whole slice over the draws; a case of
+    /// the input size beside it comes whole and draws no offset.
+    @Test func widerCasesAreCroppedAtRandomPlaces() throws {
+        let grid = Grid(shape: [48, 8, 1], affine: .identity)
+        let t = try ProfileTransform(source: grid, profile: ResampleProfile(inPlaneSpacing: 1))
+        let (h, w) = (8, 48)
+        let images = (0..<(h * w)).map { Float($0) }, targets = (0..<(h * w)).map { Int32($0 % w) }  // target = column
+        let wide = PreparedCase(caseName: "wide", subject: "s", dataset: "a", region: .thigh, info: ImageLabelInfo(), scoredChannels: [1],
+                                transform: t, window: SliceWindow(sliceWidth: w, sliceHeight: h, width: w, height: h),
+                                sliceCount: 1, images: images, targets: targets, hasForeground: [true])
+        let plain = Self.makeCase(1, dataset: "b", slices: 1, fg: { _ in true })  // 8 × 8
+        let sampler = BatchSampler(cases: [wide, plain], options: SamplerOptions(batchSize: 2, augmentation: .none), seed: 4,
+                                   inputSize: (8, 8))
+        var firstColumns: Set<Int32> = []
+        for step in 0..<40 {
+            let b = sampler.batch(step: step)
+            for j in 0..<2 {
+                let img = Array(b.images[(j * 64)..<((j + 1) * 64)]), tgt = Array(b.targets[(j * 64)..<((j + 1) * 64)])
+                if b.sources[j].caseIndex == 1 {
+                    #expect(img == plain.images)
+                    continue
+                }
+                let ox = Int(tgt[0])
+                #expect((0...40).contains(ox))
+                for y in 0..<8 {
+                    for x in 0..<8 {
+                        #expect(tgt[y * 8 + x] == Int32(ox + x) && img[y * 8 + x] == Float(y * w + ox + x))
+                    }
+                }
+                firstColumns.insert(tgt[0])
+            }
+        }
+        // 40 crops over 41 places: the left and right thirds both come up, not only the middle
+        #expect(firstColumns.contains { $0 < 14 } && firstColumns.contains { $0 > 27 } && firstColumns.count >= 15)
+    }
+
     /// Run states written before the shift existed decode with no shift.
     @Test func oldAugmentationStateDecodesWithoutShift() throws {
         var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Augmentation())) as! [String: Any]
