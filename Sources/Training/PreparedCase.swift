@@ -48,7 +48,7 @@ public enum CaseLoader {
     /// is `.covering` in `segvol train` (training and validation), `.planSize` for a centre crop.
     public static func prepare(
         _ trainingCase: TrainingCase, contentHash: String? = nil, plan: ModelPlan, catalog: LabelCatalog, cacheDirectory: String?,
-        window: WindowPolicy = .planSize
+        window: WindowPolicy
     ) throws(ImagingError) -> (PreparedCase, cacheHit: Bool) {
         guard let cacheDirectory else { return (try prepareFresh(trainingCase, plan: plan, catalog: catalog, window: window), false) }
         let hash: String
@@ -62,7 +62,7 @@ public enum CaseLoader {
 
     /// Reads, resamples, normalises and maps one case (no cache).
     public static func prepareFresh(_ c: TrainingCase, plan: ModelPlan, catalog: LabelCatalog,
-                                    window: WindowPolicy = .planSize) throws(ImagingError) -> PreparedCase {
+                                    window: WindowPolicy) throws(ImagingError) -> PreparedCase {
         let image = try readImage(c.imagePath)
         let labels = try readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: image.grid)
         let prepared = try Preprocessor.prepare(image, plan: plan, region: c.labels.region, window: window, input: c.imagePath)
