@@ -8,9 +8,15 @@
 #   3. fine-tune from stage 2 at finer profiles (thigh 1.25, calf 1.0, abdomen 2.5 mm) with a 160²
 #      input (the U-Net's weights do not depend on the input size), lr 2e-4, 2000 steps;
 #   4. fine-tune from stage 3 at thigh 1.0, calf 0.75, abdomen 2.0 mm with a 192² input, lr 2e-4,
-#      2064 steps (where session 3's 30-minute run stopped): WORKDIR/model is Models/default.
+#      2064 steps (where session 3's 30-minute run stopped);
+#   5. fine-tune from stage 4 on the stage-2 data plus eight more training subjects per dataset
+#      (seeds first+2000…) and four bilateral thigh and four bilateral calf subjects (512×256),
+#      no shift augmentation, 600 steps;
+#   6. fine-tune from stage 5 with the shift augmentation (± 20 % of the window), same data,
+#      STAGE6_STEPS steps: WORKDIR/model is Models/default (MODEL.md says where session 4 stopped).
 # Stages 2 to 4 end at a fixed step, so with one engine thread they give the same weights from
-# the same stage-1 weights. INIT=weights.safetensors (a 128²-plan model, e.g. git's earlier
+# the same stage-1 weights; stages 5 and 6 ran with two engine threads (THREADS56), whose sums
+# differ in rounding from run to run: a rebuild gives a model of the same recipe, not these bytes. INIT=weights.safetensors (a 128²-plan model, e.g. git's earlier
 # Models/default) skips stage 1.
 # usage: Scripts/train_default_model.sh WORKDIR [MINUTES]   (release build of segvol first)
 set -eu
@@ -74,6 +80,49 @@ python3 Scripts/make_plan.py "$work/plan-160.json" --regions thigh,calf,abdomen 
 # Stage 4: finer still, 192² input (ceiling table in MODEL.md), from stage 3's best weights.
 python3 Scripts/make_plan.py "$work/plan-192.json" --regions thigh,calf,abdomen --width 8 --depth 4 --size 192 \
     --thigh-mm 1.0 --calf-mm 0.75 --abdomen-mm 2.0 --abdomen-slice-mm 3.5
-"$segvol" train --data "$more" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE4_STEPS:-2064}" --out "$work/model" \
+"$segvol" train --data "$more" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE4_STEPS:-2064}" --out "$work/stage4" \
     --seed 4 --batch 9 --lr 2e-4 --validate-every 200 --early-stop 0 --plateau-patience 3 --threads 1 \
     --init "$work/stage3/weights.safetensors"
+
+# Stage 5 data: stage 2's plus eight more training subjects per dataset and bilateral limbs
+# (training only; the 18 validation subjects stay the same).
+extra=$work/data-extra
+if [ ! -f "$extra/.extra-subjects-done" ]; then
+    rm -rf "$extra"
+    mkdir -p "$extra"
+    cp -R "$more"/. "$extra"/
+    rm -f "$extra/.extra-subjects-done"
+    for e in thigh-full:thigh:101 thigh-adductors-imaf:thigh:111 calf-full:calf:201 calf-muscle:calf:211 \
+             calf-tissue:calf:221 abdomen-full:abdomen:301 abdomen-liver:abdomen:311 abdomen-spleen:abdomen:321 \
+             abdomen-pancreas:abdomen:331; do
+        ds=${e%%:*}; rest=${e#*:}; region=${rest%%:*}; first=${rest#*:}
+        for i in 0 1 2 3 4 5 6 7; do
+            "$segvol" phantom --region "$region" --seed $((first + 2000 + i)) --dataset "$ds" --matrix 192x192 \
+                --slices 16 --rays 256 -o "$extra/$ds" > /dev/null
+        done
+    done
+    for i in 0 1 2 3; do
+        "$segvol" phantom --region thigh --seed $((5001 + i)) --dataset thigh-full --bilateral --matrix 512x256 \
+            --slices 16 --rays 256 -o "$extra/thigh-full" > /dev/null
+        "$segvol" phantom --region calf --seed $((6001 + i)) --dataset calf-full --bilateral --matrix 512x256 \
+            --slices 16 --rays 256 -o "$extra/calf-full" > /dev/null
+    done
+    python3 - "$extra" <<'EOF'
+import glob, json, sys
+root = sys.argv[1]
+split = json.load(open(root + "/split.json"))
+for f in glob.glob(root + "/*/*/case.json"):
+    split["subjects"].setdefault(json.load(open(f))["subject"], "train")
+json.dump(split, open(root + "/split.json", "w"), indent=2, sort_keys=True)
+EOF
+    touch "$extra/.extra-subjects-done"
+fi
+threads=${THREADS56:-2}
+"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps 600 --out "$work/stage5" \
+    --seed 5 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
+    --max-shift 0 --init "$work/stage4/weights.safetensors"
+
+# Stage 6: the same data with the shift augmentation (the default --max-shift 0.2).
+"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE6_STEPS:-STAGE6}" --out "$work/model" \
+    --seed 6 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
+    --init "$work/stage5/weights.safetensors"

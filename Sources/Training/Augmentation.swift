@@ -3,8 +3,12 @@ import Foundation
 import NeuralEngine
 
 /// Seeded on-the-fly augmentation of one slice: a small rotation and scaling about the slice
-/// centre (image bilinear, targets nearest, outside the slice 0), a left-right flip where the
-/// anatomy allows it, and an intensity gain and offset.
+/// centre, a shift (image bilinear, targets nearest, outside the slice 0), a left-right flip where
+/// the anatomy allows it, and an intensity gain and offset.
+///
+/// The shift keeps the network from tying anatomy to a place in the window: phantom limbs (and
+/// many real single-limb scans) sit in the middle of the slice, but inference gives the network
+/// the whole profile slice, where a limb of a bilateral scan sits off centre.
 ///
 /// Flips: thigh and calf only. Sides are not classes there (docs/formats.md), so a mirrored
 /// right thigh is a plausible left thigh with the same labels. Never the abdomen: mirroring swaps
@@ -23,8 +27,27 @@ public struct Augmentation: Codable, Sendable, Equatable {
     /// Gain drawn in 1 ± this, offset in ± half of it; the result is clipped to [0, 1] like the
     /// normalised input.
     public var intensityJitter = 0.1
+    /// Shift drawn uniformly in ± this fraction of the window's width (x) and height (y).
+    public var maxShiftFraction = 0.2
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case enabled, maxRotationDegrees, maxScaleChange, flipProbability, flipRegions, intensityJitter, maxShiftFraction
+    }
+
+    /// Run states written before the shift existed have no `maxShiftFraction`: 0, so a resumed
+    /// run goes on augmenting as it began.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try c.decode(Bool.self, forKey: .enabled)
+        maxRotationDegrees = try c.decode(Double.self, forKey: .maxRotationDegrees)
+        maxScaleChange = try c.decode(Double.self, forKey: .maxScaleChange)
+        flipProbability = try c.decode(Double.self, forKey: .flipProbability)
+        flipRegions = try c.decode([Region].self, forKey: .flipRegions)
+        intensityJitter = try c.decode(Double.self, forKey: .intensityJitter)
+        maxShiftFraction = try c.decodeIfPresent(Double.self, forKey: .maxShiftFraction) ?? 0
+    }
 
     /// No augmentation.
     public static var none: Augmentation {
@@ -47,13 +70,17 @@ public struct Augmentation: Codable, Sendable, Equatable {
         let flip = flipRegions.contains(region) && Double(rng.nextUnitFloat()) < flipProbability
         let gain = Float(1 + Double(rng.nextUnitFloat() * 2 - 1) * intensityJitter)
         let offset = Float(Double(rng.nextUnitFloat() * 2 - 1) * intensityJitter / 2)
-        // Output pixel p maps to source c + R(-θ)(p - c)/scale, x mirrored first when flipping.
+        // Drawn last, so the draws above are what they were before the shift existed.
+        let shiftX = Double(rng.nextUnitFloat() * 2 - 1) * maxShiftFraction * Double(w)
+        let shiftY = Double(rng.nextUnitFloat() * 2 - 1) * maxShiftFraction * Double(h)
+        // Output pixel p maps to source c + R(-θ)(p - t - c)/scale, x mirrored first when
+        // flipping (t = the shift).
         let cx = Double(w - 1) / 2, cy = Double(h - 1) / 2
         let cosT = cos(theta) / scale, sinT = sin(theta) / scale
         for y in 0..<h {
-            let dy = Double(y) - cy
+            let dy = Double(y) - shiftY - cy
             for x in 0..<w {
-                let dx = (flip ? Double(w - 1 - x) : Double(x)) - cx
+                let dx = (flip ? Double(w - 1 - x) : Double(x)) - shiftX - cx
                 let sx = cx + cosT * dx + sinT * dy
                 let sy = cy - sinT * dx + cosT * dy
                 let o = y * w + x

@@ -56,17 +56,26 @@ public struct BatchSampler: Sendable {
     let backgroundCumulative: [[Double]]
     let height: Int, width: Int
 
-    /// All `cases` must share one window size (the plan's input size). `weights` (one per case,
-    /// > 0; nil or all 1: uniform) make a case's slices that much more likely within its
-    /// dataset's pool (site retraining weights new cases up); the dataset shares do not change.
-    public init(cases: [PreparedCase], options: SamplerOptions, seed: UInt64, weights: [Double]? = nil) {
+    /// Batches are `inputSize` (height, width: the plan's input size); without it, the size all
+    /// `cases` share. A case whose window is larger (a profile slice wider than the input, e.g.
+    /// a bilateral scan, prepared `.covering`) gives a crop of that size at a random place on its
+    /// window, drawn per slot, so every part of a wide slice is trained on; a case of exactly
+    /// that size draws nothing extra. `weights` (one per case, > 0; nil or all 1: uniform) make
+    /// a case's slices that much more likely within its dataset's pool (site retraining weights
+    /// new cases up); the dataset shares do not change.
+    public init(cases: [PreparedCase], options: SamplerOptions, seed: UInt64, weights: [Double]? = nil,
+                inputSize: (height: Int, width: Int)? = nil) {
         precondition(!cases.isEmpty, "BatchSampler needs at least one case")
         precondition(options.batchSize >= 1 && (0...1).contains(options.foregroundFraction))
         self.cases = cases
         self.options = options
         self.seed = seed
-        let (h, w) = (cases[0].window.height, cases[0].window.width)
-        precondition(cases.allSatisfy { $0.window.height == h && $0.window.width == w }, "cases differ in input size")
+        let (h, w) = inputSize ?? (cases[0].window.height, cases[0].window.width)
+        if inputSize == nil {
+            precondition(cases.allSatisfy { $0.window.height == h && $0.window.width == w }, "cases differ in input size")
+        } else {
+            precondition(cases.allSatisfy { $0.window.height >= h && $0.window.width >= w }, "a case's window is smaller than the input size")
+        }
         height = h
         width = w
         let names = Array(Set(cases.map(\.dataset))).sorted()
@@ -134,12 +143,13 @@ public struct BatchSampler: Sendable {
             let cumulative = foregroundCumulative.isEmpty ? nil : (useForeground ? foregroundCumulative[d] : backgroundCumulative[d])
             let (ci, k) = pool[pick(pool.count, cumulative: cumulative, rng: &rng)]
             let c = cases[ci]
+            let (sliceImage, sliceTarget) = crop(c, slice: k, rng: &rng)
             images.withUnsafeMutableBufferPointer { img in
                 targets.withUnsafeMutableBufferPointer { tgt in
-                    c.images.withUnsafeBufferPointer { srcImg in
-                        c.targets.withUnsafeBufferPointer { srcTgt in
+                    sliceImage.withUnsafeBufferPointer { srcImg in
+                        sliceTarget.withUnsafeBufferPointer { srcTgt in
                             options.augmentation.apply(
-                                image: srcImg.baseAddress! + k * hw, target: srcTgt.baseAddress! + k * hw,
+                                image: srcImg.baseAddress!, target: srcTgt.baseAddress!,
                                 outImage: img.baseAddress! + j * hw, outTarget: tgt.baseAddress! + j * hw,
                                 height: height, width: width, region: c.region, rng: &rng)
                         }
@@ -150,6 +160,25 @@ public struct BatchSampler: Sendable {
             sources.append((ci, k, c.dataset, c.hasForeground[k]))
         }
         return Batch(images: images, targets: targets, info: info, sources: sources)
+    }
+
+    /// Slice `k` of case `c` at the batch size: the slice itself when the case's window is that
+    /// size, else a crop at a place drawn uniformly over the window (row, then column offset).
+    func crop(_ c: PreparedCase, slice k: Int, rng: inout SeededGenerator) -> ([Float], [Int32]) {
+        let (ch, cw) = (c.window.height, c.window.width), chw = ch * cw
+        guard ch != height || cw != width else {
+            return (Array(c.images[(k * chw)..<((k + 1) * chw)]), Array(c.targets[(k * chw)..<((k + 1) * chw)]))
+        }
+        let oy = Int(rng.next() % UInt64(ch - height + 1)), ox = Int(rng.next() % UInt64(cw - width + 1))
+        var image = [Float](repeating: 0, count: height * width), target = [Int32](repeating: 0, count: height * width)
+        for y in 0..<height {
+            let from = k * chw + (oy + y) * cw + ox
+            for x in 0..<width {
+                image[y * width + x] = c.images[from + x]
+                target[y * width + x] = c.targets[from + x]
+            }
+        }
+        return (image, target)
     }
 }
 

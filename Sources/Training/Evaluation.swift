@@ -57,7 +57,11 @@ public enum Evaluation {
             case (.validation, .train), (.train, .validation): continue
             default: break
             }
-            let (prepared, _) = try CaseLoader.prepare(c, plan: plan, catalog: catalog, cacheDirectory: cacheDirectory)
+            // Whole profile slices, as inference and the training loop's validation see them: a
+            // plan-size centre crop would score the outer parts of a wide (bilateral) slice as
+            // background.
+            let (prepared, _) = try CaseLoader.prepare(c, plan: plan, catalog: catalog, cacheDirectory: cacheDirectory,
+                                                       window: .covering(maxPixels: WindowPolicy.defaultMaxPixels))
             let native = try CaseLoader.readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: prepared.transform.sourceGrid)
             out.append(ValidationCase(prepared: prepared, nativeTargets: native, truth: c.truthPath.flatMap(CaseTruth.read)))
         }

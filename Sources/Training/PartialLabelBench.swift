@@ -217,7 +217,8 @@ public final class PartialLabelBench {
             var train: [PreparedCase] = []
             var snapshot = SHA256()
             for c in classifier.train {
-                train.append(try CaseLoader.prepare(c, contentHash: hashes[c.folder], plan: classifier.plan, catalog: catalog, cacheDirectory: cache).0)
+                train.append(try CaseLoader.prepare(c, contentHash: hashes[c.folder], plan: classifier.plan, catalog: catalog, cacheDirectory: cache,
+                                                    window: .planSize).0)
                 snapshot.update(Array("\(c.name):\(hashes[c.folder]!)\n".utf8))
             }
             for v in validation { snapshot.update(Array("validation:\(v.prepared.caseName)\n".utf8)) }

@@ -10,9 +10,10 @@ import Segmentation
 /// (`Preprocessor.prepare`, the path inference uses), its targets in output channels
 /// (`LabelMapping`), and what validation needs to go back to the native grid.
 ///
-/// Training cases use the plan's input size (`WindowPolicy.planSize`: one size per batch);
-/// validation cases the whole profile slice (`.covering`), as inference does, so validation
-/// scores what a segmentation would give.
+/// `segvol train` prepares every case with the whole profile slice (`.covering`), as inference
+/// does: validation scores what a segmentation would give, and the sampler crops training
+/// slices wider than the plan's input size at random places. `.planSize` (a centre crop) is
+/// still available to callers that want one size.
 public struct PreparedCase: Sendable {
     public var caseName: String
     public var subject: String
@@ -44,10 +45,10 @@ public enum CaseLoader {
     /// (input content hash + plan preprocessing hash + cache format) matches is read instead,
     /// and a fresh preparation is written there durably. Returns whether the cache was hit.
     /// `contentHash` is `trainingCase.contentHash()` when the caller has it already; `window`
-    /// is `.planSize` for training, `.covering` for validation.
+    /// is `.covering` in `segvol train` (training and validation), `.planSize` for a centre crop.
     public static func prepare(
         _ trainingCase: TrainingCase, contentHash: String? = nil, plan: ModelPlan, catalog: LabelCatalog, cacheDirectory: String?,
-        window: WindowPolicy = .planSize
+        window: WindowPolicy
     ) throws(ImagingError) -> (PreparedCase, cacheHit: Bool) {
         guard let cacheDirectory else { return (try prepareFresh(trainingCase, plan: plan, catalog: catalog, window: window), false) }
         let hash: String
@@ -61,7 +62,7 @@ public enum CaseLoader {
 
     /// Reads, resamples, normalises and maps one case (no cache).
     public static func prepareFresh(_ c: TrainingCase, plan: ModelPlan, catalog: LabelCatalog,
-                                    window: WindowPolicy = .planSize) throws(ImagingError) -> PreparedCase {
+                                    window: WindowPolicy) throws(ImagingError) -> PreparedCase {
         let image = try readImage(c.imagePath)
         let labels = try readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: image.grid)
         let prepared = try Preprocessor.prepare(image, plan: plan, region: c.labels.region, window: window, input: c.imagePath)

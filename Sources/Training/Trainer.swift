@@ -119,8 +119,9 @@ public final class Trainer {
             adam.config.learningRate = schedule.current
             onEvent(.resumed(step: progress.step))
         }
-        let sampler = BatchSampler(cases: data.train, options: options.sampler, seed: options.seed, weights: data.trainWeights)
         let h = plan.inputSize[0], w = plan.inputSize[1]
+        let sampler = BatchSampler(cases: data.train, options: options.sampler, seed: options.seed, weights: data.trainWeights,
+                                   inputSize: (h, w))
         let start = DispatchTime.now().uptimeNanoseconds
         var trainingNanos: UInt64 = 0, stepsThisRun = 0
         var reason = StopReason.completed

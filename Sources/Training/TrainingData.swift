@@ -54,9 +54,11 @@ public struct TrainingData: Sendable {
             let hash = try c.contentHash()
             snapshot.update(Array("\(c.name):\(hash)\n".utf8))
             let validating = split.side(of: c.labels.subject) == .validation
-            // Validation sees whole profile slices, as inference does; training batches the plan's size.
+            // Whole profile slices, as inference sees them: validation scores them whole, training
+            // batches crops of the plan's size at random places (BatchSampler), so no part of a
+            // slice wider than the input (a bilateral scan) is left out.
             let (prepared, hit) = try CaseLoader.prepare(c, contentHash: hash, plan: plan, catalog: catalog, cacheDirectory: cacheDirectory,
-                                                         window: validating ? .covering(maxPixels: WindowPolicy.defaultMaxPixels) : .planSize)
+                                                         window: .covering(maxPixels: WindowPolicy.defaultMaxPixels))
             if hit { hits += 1 }
             if validating {
                 let native = try CaseLoader.readNativeTargets(c, plan: plan, catalog: catalog, imageGrid: prepared.transform.sourceGrid)

@@ -52,6 +52,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Slice cache folder (default: DATA/.segvol-cache).") var cache: String?
     @Flag(help: "Do not read or write the slice cache.") var noCache = false
     @Flag(help: "Turn off augmentation.") var noAugment = false
+    @Option(help: "Augmentation shift: up to this fraction of the input window in x and y (0: none).") var maxShift: Double = Augmentation().maxShiftFraction
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
     @Option(help: "Explicit mode: configuration folder holding labels.toml. Site mode: segvol.toml (default /etc/segvol/segvol.toml).") var config: String?
 
@@ -74,6 +75,7 @@ struct TrainCommand: ParsableCommand {
         guard validateEvery >= 1, checkpointEvery >= 1 else { throw ValidationError("--validate-every and --checkpoint-every must be at least 1") }
         guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in 0..<1") }
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
+        guard (0...0.5).contains(maxShift) else { throw ValidationError("--max-shift must be in 0...0.5 (a fraction of the input window)") }
     }
 
     func run() throws {
@@ -96,8 +98,10 @@ struct TrainCommand: ParsableCommand {
         let modelPlan = try readPlan(catalog: catalog)
         var options = TrainingOptions(steps: steps!)
         options.seed = seed
+        var augmentation = Augmentation()
+        augmentation.maxShiftFraction = maxShift
         options.sampler = SamplerOptions(batchSize: batch, foregroundFraction: foreground,
-                                         augmentation: noAugment ? .none : Augmentation())
+                                         augmentation: noAugment ? .none : augmentation)
         options.learningRate = lr
         options.validateEvery = validateEvery
         options.checkpointEvery = checkpointEvery

@@ -27,7 +27,8 @@ import TestSupport
             try Data(sidecar.jsonBytes()).write(to: URL(fileURLWithPath: folder + "/case.json"))
             try JSONEncoder().encode(phantom.truth).write(to: URL(fileURLWithPath: folder + "/truth.json"))
             let c = try TrainingCase.load(folder: folder, catalog: Support.catalog)
-            let prepared = try CaseLoader.prepareFresh(c, plan: plan, catalog: Support.catalog)
+            let prepared = try CaseLoader.prepareFresh(c, plan: plan, catalog: Support.catalog,
+                                                       window: .covering(maxPixels: WindowPolicy.defaultMaxPixels))
             let native = try CaseLoader.readNativeTargets(c, plan: plan, catalog: Support.catalog, imageGrid: prepared.transform.sourceGrid)
             cases.append(ValidationCase(prepared: prepared, nativeTargets: native, truth: c.truthPath.flatMap(CaseTruth.read)))
         }

@@ -11,10 +11,10 @@ import Testing
         let plan = Fixtures.thighPlan()
         let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
         #expect(cases.count == 3)
-        let (fresh, hit1) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (fresh, hit1) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         #expect(!hit1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".slices") }.count == 1)
-        let (cached, hit2) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (cached, hit2) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         #expect(hit2)
         #expect(cached.images == fresh.images && cached.targets == fresh.targets)
         #expect(cached.hasForeground == fresh.hasForeground && cached.transform == fresh.transform)
@@ -23,13 +23,13 @@ import Testing
         // The cache folder inside the data folder is not taken for a case.
         #expect(try TrainingCase.discover(in: data, catalog: Fixtures.catalog).count == 3)
         // Another plan (other input size) is another key: a miss.
-        let (_, hit3) = try CaseLoader.prepare(cases[0], plan: Fixtures.thighPlan(size: 32), catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (_, hit3) = try CaseLoader.prepare(cases[0], plan: Fixtures.thighPlan(size: 32), catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         #expect(!hit3)
         // Changed input bytes: a miss.
         var sidecar = cases[0].labels
         sidecar.visit = 7
         try Data(sidecar.jsonBytes()).write(to: URL(fileURLWithPath: cases[0].sidecarPath))
-        let (_, hit4) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (_, hit4) = try CaseLoader.prepare(cases[0], plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         #expect(!hit4)
     }
 
@@ -39,12 +39,12 @@ import Testing
         let cache = data + "/.segvol-cache"
         let plan = Fixtures.thighPlan()
         let c = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)[1]
-        let (fresh, _) = try CaseLoader.prepare(c, plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (fresh, _) = try CaseLoader.prepare(c, plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         let file = try FileManager.default.contentsOfDirectory(atPath: cache).first { $0.hasSuffix(".slices") }!
         let path = cache + "/" + file
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count - 4).write(to: URL(fileURLWithPath: path))   // truncated
-        let (again, hit) = try CaseLoader.prepare(c, plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache)
+        let (again, hit) = try CaseLoader.prepare(c, plan: plan, catalog: Fixtures.catalog, cacheDirectory: cache, window: .planSize)
         #expect(!hit && again.images == fresh.images)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)       // rewritten whole
     }
@@ -55,7 +55,7 @@ import Testing
         let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
         let c = cases.first { $0.labels.dataset == "thigh-adductors-imaf" }!
         let plan = Fixtures.thighPlan()
-        let p = try CaseLoader.prepareFresh(c, plan: plan, catalog: Fixtures.catalog)
+        let p = try CaseLoader.prepareFresh(c, plan: plan, catalog: Fixtures.catalog, window: .planSize)
         let channels = plan.outputs.count
         #expect(p.info.superLabels.count == 1 && p.info.superLabels[0].count == 4)
         #expect(p.targets.contains(Int32(channels)))                      // super-label pixels

@@ -1,4 +1,5 @@
 import Anatomy
+import Foundation
 import ImagingCore
 import NeuralEngine
 import Resampling
@@ -87,6 +88,7 @@ import Testing
         aug.maxRotationDegrees = 0
         aug.maxScaleChange = 0
         aug.intensityJitter = 0
+        aug.maxShiftFraction = 0
         aug.flipProbability = 1
         let thigh = Self.makeCase(0, dataset: "t", slices: 1, region: .thigh, fg: { _ in true })
         let abdomen = Self.makeCase(0, dataset: "t", slices: 1, region: .abdomen, fg: { _ in true })
@@ -98,6 +100,90 @@ import Testing
         #expect(kept.targets[27] == 1 && kept.targets[28] == 0)
         #expect(flipped.images[0] == thigh.images[7] && flipped.images[0] != thigh.images[0])  // row 0 reversed
         #expect(kept.images == abdomen.images)
+    }
+
+    /// Shift only: the bright square and its targets move together, by up to the drawn fraction
+    /// of the window, and differently per draw; with no shift the slice comes back unchanged.
+    @Test func shiftMovesImageAndTargetsTogether() throws {
+        let grid = Grid(shape: [32, 32, 1], affine: .identity)
+        let t = try ProfileTransform(source: grid, profile: ResampleProfile(inPlaneSpacing: 1))
+        var images = [Float](repeating: 0.1, count: 1024), targets = [Int32](repeating: 0, count: 1024)
+        for y in 12..<20 { for x in 12..<20 { images[y * 32 + x] = 0.9; targets[y * 32 + x] = 1 } }
+        let c = PreparedCase(caseName: "sq", subject: "s", dataset: "d", region: .thigh, info: ImageLabelInfo(), scoredChannels: [1],
+                             transform: t, window: SliceWindow(sliceWidth: 32, sliceHeight: 32, width: 32, height: 32),
+                             sliceCount: 1, images: images, targets: targets, hasForeground: [true])
+        var aug = Augmentation()
+        aug.maxRotationDegrees = 0
+        aug.maxScaleChange = 0
+        aug.intensityJitter = 0
+        aug.flipProbability = 0
+        aug.maxShiftFraction = 0
+        let still = BatchSampler(cases: [c], options: SamplerOptions(batchSize: 2, augmentation: aug), seed: 5).batch(step: 0)
+        #expect(still.images == images + images && still.targets == targets + targets)
+        aug.maxShiftFraction = 0.25  // up to 8 pixels each way
+        let sampler = BatchSampler(cases: [c], options: SamplerOptions(batchSize: 4, augmentation: aug), seed: 5)
+        var centres: Set<[Int]> = []
+        for step in 0..<5 {
+            let b = sampler.batch(step: step)
+            for j in 0..<4 {
+                var sx = 0, sy = 0, n = 0
+                for i in 0..<1024 where b.targets[j * 1024 + i] == 1 {
+                    sx += i % 32; sy += i / 32; n += 1
+                    #expect(b.images[j * 1024 + i] > 0.25)  // targets stay on the bright square (a corner pixel blends in ¾ of the 0.1 around: 0.3)
+                }
+                #expect(n == 64)  // a whole-pixel move of a square well inside: nothing lost
+                let (dx, dy) = (Double(sx) / 64 - 15.5, Double(sy) / 64 - 15.5)
+                #expect(abs(dx) <= 8.5 && abs(dy) <= 8.5)
+                centres.insert([Int(dx.rounded()), Int(dy.rounded())])
+            }
+        }
+        #expect(centres.count >= 10)  // 20 draws, mostly different places
+    }
+
+    /// A case wider than the input (a bilateral slice) gives crops of the input size, each an
+    /// exact block of the slice, at places that cover the whole slice over the draws; a case of
+    /// the input size beside it comes whole and draws no offset.
+    @Test func widerCasesAreCroppedAtRandomPlaces() throws {
+        let grid = Grid(shape: [48, 8, 1], affine: .identity)
+        let t = try ProfileTransform(source: grid, profile: ResampleProfile(inPlaneSpacing: 1))
+        let (h, w) = (8, 48)
+        let images = (0..<(h * w)).map { Float($0) }, targets = (0..<(h * w)).map { Int32($0 % w) }  // target = column
+        let wide = PreparedCase(caseName: "wide", subject: "s", dataset: "a", region: .thigh, info: ImageLabelInfo(), scoredChannels: [1],
+                                transform: t, window: SliceWindow(sliceWidth: w, sliceHeight: h, width: w, height: h),
+                                sliceCount: 1, images: images, targets: targets, hasForeground: [true])
+        let plain = Self.makeCase(1, dataset: "b", slices: 1, fg: { _ in true })  // 8 × 8
+        let sampler = BatchSampler(cases: [wide, plain], options: SamplerOptions(batchSize: 2, augmentation: .none), seed: 4,
+                                   inputSize: (8, 8))
+        var firstColumns: Set<Int32> = []
+        for step in 0..<40 {
+            let b = sampler.batch(step: step)
+            for j in 0..<2 {
+                let img = Array(b.images[(j * 64)..<((j + 1) * 64)]), tgt = Array(b.targets[(j * 64)..<((j + 1) * 64)])
+                if b.sources[j].caseIndex == 1 {
+                    #expect(img == plain.images)
+                    continue
+                }
+                let ox = Int(tgt[0])
+                #expect((0...40).contains(ox))
+                for y in 0..<8 {
+                    for x in 0..<8 {
+                        #expect(tgt[y * 8 + x] == Int32(ox + x) && img[y * 8 + x] == Float(y * w + ox + x))
+                    }
+                }
+                firstColumns.insert(tgt[0])
+            }
+        }
+        // 40 crops over 41 places: the left and right thirds both come up, not only the middle
+        #expect(firstColumns.contains { $0 < 14 } && firstColumns.contains { $0 > 27 } && firstColumns.count >= 15)
+    }
+
+    /// Run states written before the shift existed decode with no shift.
+    @Test func oldAugmentationStateDecodesWithoutShift() throws {
+        var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Augmentation())) as! [String: Any]
+        #expect(old["maxShiftFraction"] as? Double == 0.2)
+        old["maxShiftFraction"] = nil
+        let decoded = try JSONDecoder().decode(Augmentation.self, from: JSONSerialization.data(withJSONObject: old))
+        #expect(decoded.maxShiftFraction == 0 && decoded.maxRotationDegrees == 10 && decoded.enabled)
     }
 
     @Test func rotationKeepsTargetsAlignedWithTheImage() {

@@ -23,6 +23,13 @@ import TestSupport
         #expect(r.stderr.contains("[loss_unknown_term]") && r.stderr.contains("dyce"))
     }
 
+    @Test func shiftOutsideItsRangeIsAUsageError() throws {
+        let r = try CLITests.run(["train", "--data", dir, "--plan", try writePlan(), "--loss", "xent_plus",
+                                  "--steps", "1", "--out", dir + "/m", "--max-shift", "0.7"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--max-shift must be in 0...0.5"))
+    }
+
     @Test func trainsAModelFolderAndRefusesToOverwriteItsState() throws {
         let data = dir + "/data"
         let g = try CLITests.run(["phantom", "--region", "thigh", "--seed", "3", "--matrix", "48x48", "--slices", "3", "-o", data])
@@ -74,5 +81,24 @@ import TestSupport
         #expect(noSplit.status == 65 && noSplit.stderr.contains("[split_invalid]"))
         let noModel = try CLITests.run(["validate", "--model", dir + "/nothing", "--data", data])
         #expect(noModel.status == 65 && noModel.stderr.contains("[model_not_found]"))
+    }
+
+    /// A bilateral thigh is twice as wide as the plan's 48-pixel input: `segvol validate` scores
+    /// the whole profile slice, as inference does. A centre crop to the input size (what it did
+    /// before) loses the lateral vastus of both thighs: the ground truth's own Dice for it fell to 0.
+    @Test func validateScoresWideCasesWhole() throws {
+        let data = dir + "/data"
+        let g = try CLITests.run(["phantom", "--region", "thigh", "--seed", "3", "--bilateral", "--matrix", "96x48", "--slices", "3",
+                                  "-o", data])
+        #expect(g.status == 0, "\(g.stderr)")
+        let split = #"{"format":"segvol-split","version":1,"validationFraction":0.2,"subjects":{"phantom-thigh-3":"validation"}}"#
+        try Data(split.utf8).write(to: URL(fileURLWithPath: data + "/split.json"))
+        let model = try TinyThighModel.writeModel(to: dir + "/model")
+        let truth = try CLITests.run(["validate", "--model", model, "--data", data, "--cases", "all", "--ground-truth", "nearest",
+                                      "--json", dir + "/truth.json"])
+        #expect(truth.status == 0, "\(truth.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/truth.json"))) as! [String: Any]
+        let dice = object["classDice"] as! [String: Double]
+        #expect(dice["vastus_lateralis"]! > 0.7 && dice["bone"]! > 0.5, "\(dice)")
     }
 }
