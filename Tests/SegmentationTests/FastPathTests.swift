@@ -190,6 +190,30 @@ import Testing
         #expect(Preprocessor.percentiles([0, .nan, .infinity], 1, 99) == (0, 1))
     }
 
+    /// The histogram selection against the sorted sample on every rank kind: negatives and
+    /// positives (the key flips the sign's order), values sharing one bucket (a run of near
+    /// equal values, exact duplicates), subnormals, extremes, two halves (n ≥ 2^16) and one.
+    @Test(arguments: [7, 1000, 70_000])
+    func histogramOrderStatisticsEqualTheSortedOnes(n: Int) {
+        var state: UInt64 = UInt64(n)
+        let sample = (0..<n).map { i -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let r = Int(state >> 33)
+            switch r % 8 {
+            case 0: return -Float(r % 5000) / 7 - 1
+            case 1: return 1000 + Float(r % 64) / 1024        // one bucket, many values
+            case 2: return 3                                  // duplicates
+            case 3: return Float.leastNonzeroMagnitude * Float(1 + r % 5) * (i % 2 == 0 ? 1 : -1)
+            case 4: return i % 3 == 0 ? Float.greatestFiniteMagnitude : -Float.greatestFiniteMagnitude
+            default: return Float(r % 100_000) * 0.37
+            }
+        }
+        let sorted = sample.sorted()
+        let ranks = [0, 1, n / 200, n / 200 + 1, n / 2, n - 1 - n / 200, n - 1]
+        #expect(Preprocessor.orderStatistics(sample, ranks: ranks).map(\.bitPattern) == ranks.map { sorted[$0].bitPattern })
+        #expect(Preprocessor.orderStatistics(sample, ranks: [n - 1, 0]) == [sorted[n - 1], sorted[0]])
+    }
+
     /// Over 2^20 candidates in many parallel chunks: the strided sample (stride 2) and so the
     /// percentiles are the sequential pass's.
     @Test func chunkedStridedSampleEqualsTheSequentialOne() {
