@@ -1,5 +1,6 @@
 import Dispatch
 import ImagingCore
+import Resampling
 
 /// The region-restricted class probabilities of every profile slice inside the network's input
 /// window, channel-last so the trilinear corners of one voxel are contiguous runs.
@@ -50,8 +51,11 @@ public enum SliceInference {
     /// Runs `classifier` on every slice of `scan`, `batchSize` slices at a time.
     /// - Parameter allowedChannels: output channels to keep, background (channel 0) first.
     /// - Parameter channelIDs: catalog id of each allowed channel.
+    /// - Parameter oneHotInterior: the transform the probabilities go back through
+    ///   (`NativeArgmax.labels`); when given, pixels deep inside a decided region are stored
+    ///   one-hot instead of computing their softmax (`settleInterior`: no label can change).
     public static func run(_ scan: PreparedScan, classifier: any SliceClassifier, allowedChannels: [Int],
-                           channelIDs: [Int32], batchSize: Int) -> WindowProbabilities {
+                           channelIDs: [Int32], batchSize: Int, oneHotInterior transform: ProfileTransform? = nil) -> WindowProbabilities {
         precondition(batchSize >= 1, "batch size must be at least 1")
         precondition(allowedChannels.first == 0 && allowedChannels.count == channelIDs.count, "background must come first")
         let window = scan.window
@@ -85,15 +89,25 @@ public enum SliceInference {
                         let first = start
                         // Bands of rows, so that two cores share a batch of one slice too.
                         let bands = max(1, min(8, hw / 4096))
+                        let lazy = transform != nil, lead = logitLead(channels: ca)
                         DispatchQueue.concurrentPerform(iterations: n * bands) { job in
                             let b = job / bands, band = job % bands
                             let lo = hw * band / bands, hi = hw * (band + 1) / bands
+                            if lazy {
+                                gatherLogits(UnsafePointer(src.base) + b * c * hw + lo, planeStride: hw, pixels: hi - lo, allowed: allowedChannels,
+                                             lead: lead, out: d.base + ((first + b) * hw + lo) * ca, verdicts: v.base + (first + b) * hw + lo)
+                                return
+                            }
                             restrictedSoftmax(logits: UnsafePointer(src.base) + b * c * hw + lo, channels: c, planeStride: hw, pixels: hi - lo,
                                               allowed: allowedChannels, out: d.base + ((first + b) * hw + lo) * ca,
                                               verdicts: v.base + (first + b) * hw + lo)
                         }
                     }
                     start += n
+                }
+                if let transform {
+                    settleInterior(dst.baseAddress!, verdicts: vd.baseAddress!, slices: nz, window: window, channels: ca,
+                                   pairs: NativeArgmax.slicePairsInterpolated(transform))
                 }
             }
             count = nz * hw * ca
