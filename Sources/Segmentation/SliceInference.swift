@@ -15,7 +15,9 @@ public struct WindowProbabilities: Sendable {
     /// Catalog id of each stored channel; `channelIDs[0] == 0` (background).
     public var channelIDs: [Int32]
     /// (nz, H, W, Ca): slice k, window pixel (x, y), channel a at `((k * H + y) * W + x) * Ca + a`.
-    /// Setting it drops `verdicts` (they described the former values).
+    /// From `SliceInference.run(…, oneHotInterior:)`, pixels deep inside a region decided for
+    /// one channel hold that channel one-hot instead of their softmax (the labels are the same,
+    /// see `settleInterior`). Setting it drops `verdicts` (they described the former values).
     public var data: [Float] { didSet { verdicts = nil } }
     /// `NativeArgmax.decisions(self)` when the producer computed them with the values
     /// (`SliceInference.run` does, in its softmax pass, while each pixel is in cache); nil
