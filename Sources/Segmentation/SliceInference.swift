@@ -55,9 +55,17 @@ public enum SliceInference {
     /// - Parameter channelIDs: catalog id of each allowed channel.
     /// - Parameter oneHotInterior: the transform the probabilities go back through
     ///   (`NativeArgmax.labels`); when given, pixels deep inside a decided region are stored
-    ///   one-hot instead of computing their softmax (`settleInterior`: no label can change).
+    ///   one-hot instead of computing their softmax (`settleInterior`: no label can change),
+    ///   when the first batch leaves at least `oneHotMinimumDecidedShare` of its pixels decided.
     public static func run(_ scan: PreparedScan, classifier: any SliceClassifier, allowedChannels: [Int],
                            channelIDs: [Int32], batchSize: Int, oneHotInterior transform: ProfileTransform? = nil) -> WindowProbabilities {
+        run(scan, classifier: classifier, allowedChannels: allowedChannels, channelIDs: channelIDs, batchSize: batchSize,
+            oneHotInterior: transform, minimumDecidedShare: oneHotMinimumDecidedShare)
+    }
+
+    /// `run` with the decided share that the one-hot interior needs (tests force it with 0).
+    static func run(_ scan: PreparedScan, classifier: any SliceClassifier, allowedChannels: [Int], channelIDs: [Int32], batchSize: Int,
+                    oneHotInterior transform: ProfileTransform?, minimumDecidedShare: Double) -> WindowProbabilities {
         precondition(batchSize >= 1, "batch size must be at least 1")
         precondition(allowedChannels.first == 0 && allowedChannels.count == channelIDs.count, "background must come first")
         let window = scan.window
@@ -73,6 +81,10 @@ public enum SliceInference {
         let out = [Float](unsafeUninitializedCapacity: nz * hw * ca) { dst, count in
             verdicts.withUnsafeMutableBufferPointer { vd in
                 var start = 0
+                // One-hot interior pays a gathering pass and a second pass over the slices; it
+                // is taken when the first batch's logits leave most pixels decided (a trained
+                // network), not for flat ones (random weights), where it would only cost.
+                var lazy: Bool?
                 while start < nz {
                     let n = min(batchSize, nz - start)
                     input.withUnsafeMutableBufferPointer { buf in
@@ -91,7 +103,13 @@ public enum SliceInference {
                         let first = start
                         // Bands of rows, so that two cores share a batch of one slice too.
                         let bands = max(1, min(8, hw / 4096))
-                        let lazy = transform != nil, lead = logitLead(channels: ca)
+                        let lead = logitLead(channels: ca)
+                        if lazy == nil {
+                            lazy = transform != nil
+                                && decidedShare(UnsafePointer(src.base), slices: n, channels: c, pixels: hw, allowed: allowedChannels, lead: lead)
+                                    >= minimumDecidedShare
+                        }
+                        let lazy = lazy!
                         DispatchQueue.concurrentPerform(iterations: n * bands) { job in
                             let b = job / bands, band = job % bands
                             let lo = hw * band / bands, hi = hw * (band + 1) / bands
@@ -107,7 +125,7 @@ public enum SliceInference {
                     }
                     start += n
                 }
-                if let transform {
+                if let transform, lazy == true {
                     settleInterior(dst.baseAddress!, verdicts: vd.baseAddress!, slices: nz, window: window, channels: ca,
                                    pairs: NativeArgmax.slicePairsInterpolated(transform))
                 }

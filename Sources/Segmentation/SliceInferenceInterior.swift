@@ -40,6 +40,37 @@ extension SliceInference {
         return hi * 1.01
     }
 
+    /// The share of logit-decided pixels (see `gatherLogits`) below which `run` keeps the
+    /// plain softmax even when asked for the one-hot interior.
+    static let oneHotMinimumDecidedShare = 0.75
+
+    /// The share of pixels of `slices` images' logits (N, C, HW) that `gatherLogits` would
+    /// decide, from every 7th pixel (a speed choice only: either way the labels are the same).
+    static func decidedShare(_ logits: UnsafePointer<Float>, slices n: Int, channels c: Int, pixels hw: Int, allowed: [Int],
+                             lead: Double) -> Double {
+        var decided = 0, seen = 0
+        for b in 0..<n {
+            let image = logits + b * c * hw
+            for p in stride(from: 0, to: hw, by: 7) {
+                var best = -Float.infinity, second = -Float.infinity
+                var finite = true
+                for a in allowed {
+                    let v = image[a * hw + p]
+                    if !v.isFinite { finite = false }
+                    if v > best {
+                        second = best
+                        best = v
+                    } else if v > second {
+                        second = v
+                    }
+                }
+                if finite && Double(best) - Double(second) >= lead { decided += 1 }
+                seen += 1
+            }
+        }
+        return seen == 0 ? 0 : Double(decided) / Double(seen)
+    }
+
     /// Copies `pixels` pixels' allowed logits (channel `a` at `logits + allowed[a] * planeStride`)
     /// channel-last into `out`, with each pixel's logit verdict: the first top channel when all
     /// its logits are finite and the gap to the runner-up is at least `lead`, else -1.
