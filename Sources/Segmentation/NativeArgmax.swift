@@ -31,7 +31,7 @@ public enum NativeArgmax {
     /// Catalog-id labels on `transform.sourceGrid` (the native grid), with the decided-corner
     /// shortcut. Identical to `fusedReference` and `unfusedReference`.
     public static func labels(_ probs: WindowProbabilities, window: SliceWindow, transform: ProfileTransform) -> LabelVolume {
-        let decided = decisions(probs)
+        let decided = probs.verdicts ?? decisions(probs)
         return decided.withUnsafeBufferPointer { run(probs, window: window, transform: transform, decided: $0.baseAddress!) }
     }
 
@@ -47,34 +47,38 @@ public enum NativeArgmax {
     static func decisions(_ probs: WindowProbabilities) -> [Int16] {
         let ca = probs.channelCount, plane = probs.height * probs.width
         precondition(ca < Int(Int16.max), "NativeArgmax: too many channels")
-        let margin = decisiveMargin
         return [Int16](unsafeUninitializedCapacity: probs.slices * plane) { dst, count in
             probs.data.withUnsafeBufferPointer { p in
                 let src = SendableBuffer(base: UnsafeMutablePointer(mutating: p.baseAddress!))
                 let d = SendableBuffer(base: dst.baseAddress!)
                 DispatchQueue.concurrentPerform(iterations: probs.slices) { k in
                     for n in (k * plane)..<((k + 1) * plane) {
-                        let q = UnsafePointer(src.base) + n * ca
-                        var best: Float = -.infinity, second: Float = -.infinity
-                        var bestA = 0
-                        var valid = true
-                        for a in 0..<ca {
-                            let v = q[a]
-                            if !(v >= 0 && v <= 1) { valid = false }
-                            if v > best {
-                                second = best
-                                best = v
-                                bestA = a
-                            } else if v > second {
-                                second = v
-                            }
-                        }
-                        d.base[n] = valid && best - second >= margin ? Int16(bestA) : -1
+                        d.base[n] = verdict(UnsafePointer(src.base) + n * ca, channels: ca)
                     }
                 }
             }
             count = probs.slices * plane
         }
+    }
+
+    /// The verdict of one pixel's `ca` channel values (see `decisions`).
+    @inline(__always)
+    static func verdict(_ q: UnsafePointer<Float>, channels ca: Int) -> Int16 {
+        var best: Float = -.infinity, second: Float = -.infinity
+        var bestA = 0
+        var valid = true
+        for a in 0..<ca {
+            let v = q[a]
+            if !(v >= 0 && v <= 1) { valid = false }
+            if v > best {
+                second = best
+                best = v
+                bestA = a
+            } else if v > second {
+                second = v
+            }
+        }
+        return valid && best - second >= decisiveMargin ? Int16(bestA) : -1
     }
 
     /// Shared driver: the index map, then one native slice per iteration in parallel.

@@ -61,9 +61,13 @@ extension NativeArgmax {
     }
 
     /// One native slice `k` of an aligned map with a `decided` table (see `argmaxSlice`):
-    /// `axes` are the samples along native i, j, k; `swapped` says i moves profile y. The
-    /// native axis that moves profile x is walked innermost, so corner runs are read along
-    /// profile rows (contiguous) whatever the scan's storage order.
+    /// `axes` are the samples along native i, j, k; `swapped` says i moves profile y.
+    ///
+    /// First the verdict of every profile cell of the slice pair (k0, k1): the verdict its 4
+    /// corners share (8 when fz != 0), else -1, in a table laid out like the native slice (the
+    /// profile axis native i moves fastest). Then the native voxels in storage order, so the
+    /// labels are written contiguously whatever the scan's layout: a decided cell's voxel takes
+    /// its channel, the others interpolate their corner runs.
     static func alignedSlice(_ k: Int, axes: (i: AxisSamples, j: AxisSamples, k: AxisSamples), swapped: Bool, profileShape t: [Int],
                              window: SliceWindow, channels ca: Int, ids: [Int32], probs: UnsafePointer<Float>,
                              background: UnsafePointer<Float>, decided: UnsafePointer<Int16>,
@@ -76,6 +80,7 @@ extension NativeArgmax {
         }
         let w = window.width, h = window.height
         let k0 = axes.k.lower[k], k1 = axes.k.upper[k], fz = axes.k.fraction[k]
+        let t0 = t[0], t1 = t[1]
         @inline(__always) func run(_ i: Int, _ j: Int, _ z: Int) -> UnsafePointer<Float> {
             let x = i - window.offsetX, y = j - window.offsetY
             guard x >= 0, x < w, y >= 0, y < h else { return background }
@@ -86,49 +91,63 @@ extension NativeArgmax {
             guard x >= 0, x < w, y >= 0, y < h else { return 0 }
             return decided[(z * h + y) * w + x]
         }
-        // Inner: the native axis moving profile x; outer: the one moving profile y.
-        let (inner, outer) = swapped ? (axes.j, axes.i) : (axes.i, axes.j)
-        let (innerCount, outerCount) = swapped ? (ny, nx) : (nx, ny)
-        let (innerStride, outerStride) = swapped ? (nx, 1) : (1, nx)
-        // Per profile column u: the verdict shared by its corners in profile rows y0 and y1 (and
-        // slice k1 when fz != 0), or -1.
-        var agree = [Int16](repeating: -1, count: t[0])
-        var pair = (-1, -1)
-        for b in 0..<outerCount {
-            let row = base + b * outerStride
-            guard outer.inside[b] else {
-                for a in 0..<innerCount { row[a * innerStride] = 0 }
-                continue
-            }
-            let j0 = outer.lower[b], j1 = outer.upper[b], fy = outer.fraction[b]
-            if pair != (j0, j1) {
-                pair = (j0, j1)
-                for u in 0..<t[0] {
-                    let v = verdict(u, j0, k0)
-                    agree[u] = v >= 0 && verdict(u, j1, k0) == v
-                        && (fz == 0 || (verdict(u, j0, k1) == v && verdict(u, j1, k1) == v)) ? v : -1
+        // Cell (u, v) (lower corner on profile x, y) at u * t1 + v when swapped, else v * t0 + u.
+        let sx = t0 > 1 ? 1 : 0, sy = t1 > 1 ? 1 : 0
+        let (cellStrideU, cellStrideV) = swapped ? (t1, 1) : (1, t0)
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: t0 * t1 + t0) { buffer in
+            let cells = buffer.baseAddress!, pair = cells + t0 * t1
+            for v in 0..<t1 {
+                let v1 = min(v + sy, t1 - 1)
+                // Verdict shared by column u's corners in rows v and v1 (slices k0 and k1), or -1.
+                for u in 0..<t0 {
+                    let a = verdict(u, v, k0)
+                    pair[u] = a >= 0 && verdict(u, v1, k0) == a
+                        && (fz == 0 || (verdict(u, v, k1) == a && verdict(u, v1, k1) == a)) ? a : -1
+                }
+                for u in 0..<t0 {
+                    let a = pair[u]
+                    cells[u * cellStrideU + v * cellStrideV] = a >= 0 && pair[min(u + sx, t0 - 1)] == a ? a : -1
                 }
             }
-            for a in 0..<innerCount {
-                let o = a * innerStride
-                guard inner.inside[a] else {
-                    row[o] = 0
-                    continue
+            // Native i moves profile y (swapped) or x; j the other.
+            let (xs, ys) = swapped ? (axes.j, axes.i) : (axes.i, axes.j)
+            xs.lower.withUnsafeBufferPointer { xl in
+            xs.upper.withUnsafeBufferPointer { xu in
+            xs.fraction.withUnsafeBufferPointer { xf in
+            ys.lower.withUnsafeBufferPointer { yl in
+            ys.upper.withUnsafeBufferPointer { yu in
+            ys.fraction.withUnsafeBufferPointer { yf in
+            axes.i.inside.withUnsafeBufferPointer { iInside in
+            axes.i.lower.withUnsafeBufferPointer { iLower in
+                let iStride = swapped ? cellStrideV : cellStrideU, jStride = swapped ? cellStrideU : cellStrideV
+                for j in 0..<ny {
+                    let row = base + j * nx
+                    guard axes.j.inside[j] else {
+                        row.update(repeating: 0, count: nx)
+                        continue
+                    }
+                    let rowCells = cells + axes.j.lower[j] * jStride
+                    for i in 0..<nx {
+                        guard iInside[i] else {
+                            row[i] = 0
+                            continue
+                        }
+                        let a = rowCells[iLower[i] * iStride]
+                        if a >= 0 {
+                            row[i] = ids[Int(a)]
+                            continue
+                        }
+                        let (xi, yi) = swapped ? (j, i) : (i, j)
+                        let x0 = xl[xi], x1 = xu[xi], fx = xf[xi], y0 = yl[yi], y1 = yu[yi], fy = yf[yi]
+                        let q000 = run(x0, y0, k0), q100 = run(x1, y0, k0), q010 = run(x0, y1, k0), q110 = run(x1, y1, k0)
+                        let bestA = fz == 0
+                            ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
+                            : trilinearArgmax(q000, q100, q010, q110, run(x0, y0, k1), run(x1, y0, k1), run(x0, y1, k1), run(x1, y1, k1),
+                                              fx: fx, fy: fy, fz: fz, channels: ca)
+                        row[i] = ids[bestA]
+                    }
                 }
-                let i0 = inner.lower[a], i1 = inner.upper[a]
-                let v = agree[i0]
-                if v >= 0 && agree[i1] == v {
-                    row[o] = ids[Int(v)]
-                    continue
-                }
-                let fx = inner.fraction[a]
-                let q000 = run(i0, j0, k0), q100 = run(i1, j0, k0), q010 = run(i0, j1, k0), q110 = run(i1, j1, k0)
-                let bestA = fz == 0
-                    ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
-                    : trilinearArgmax(q000, q100, q010, q110, run(i0, j0, k1), run(i1, j0, k1), run(i0, j1, k1), run(i1, j1, k1),
-                                      fx: fx, fy: fy, fz: fz, channels: ca)
-                row[o] = ids[bestA]
-            }
+            }}}}}}}}
         }
     }
 

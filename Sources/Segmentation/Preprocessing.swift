@@ -216,15 +216,80 @@ public enum Preprocessor {
         var sample: [Float] = []
         sample.reserveCapacity(count / stride + 1)
         for part in parts { sample += part }
-        // The two order statistics around each percentile, by selection (no full sort; the
-        // values equal the sorted sample's: `referencePercentiles`, tested).
-        func at(_ pct: Double) -> Double {
+        // The two order statistics around each percentile, from a histogram of the sample's
+        // top 16 key bits (`orderKey`: float order as unsigned order): the bucket holding each
+        // rank, then only those few buckets' values, by selection. The values equal the sorted sample's
+        // (`referencePercentiles`, tested).
+        func rank(_ pct: Double) -> (Int, Int, Double) {
             let pos = min(max(pct / 100, 0), 1) * Double(sample.count - 1)
-            let i = Int(pos.rounded(.down)), f = pos - Double(i)
-            let a = Double(Selection.select(&sample, i)), b = Double(Selection.select(&sample, min(i + 1, sample.count - 1)))
-            return a + (b - a) * f
+            let i = Int(pos.rounded(.down))
+            return (i, min(i + 1, sample.count - 1), pos - Double(i))
         }
-        return (at(p), at(q))
+        let (pi, pj, pf) = rank(p), (qi, qj, qf) = rank(q)
+        let values = orderStatistics(sample, ranks: [pi, pj, qi, qj])
+        func at(_ a: Float, _ b: Float, _ f: Double) -> Double { Double(a) + (Double(b) - Double(a)) * f }
+        return (at(values[0], values[1], pf), at(values[2], values[3], qf))
+    }
+
+    /// A key whose unsigned order is the float order of non-NaN values (equal values, equal
+    /// keys; -0 below +0, which never meet here: zeros are not candidates).
+    @inline(__always) static func orderKey(_ x: Float) -> UInt32 {
+        let b = x.bitPattern
+        return b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
+    }
+
+    /// The `ranks`-th smallest values (0-based) of `sample` (no NaN): a 2^16-bucket histogram
+    /// of the keys' top bits (two halves in parallel), the bucket and offset of each rank, then
+    /// only the values of those buckets, by selection. Equals `sample.sorted()[rank]` for each rank.
+    static func orderStatistics(_ sample: [Float], ranks: [Int]) -> [Float] {
+        let n = sample.count, buckets = 1 << 16, halves = n >= 1 << 16 ? 2 : 1
+        precondition(ranks.allSatisfy { $0 >= 0 && $0 < n }, "orderStatistics: rank out of range")
+        var histogram = [Int32](repeating: 0, count: halves * buckets)
+        sample.withUnsafeBufferPointer { src in
+            histogram.withUnsafeMutableBufferPointer { h in
+                let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
+                let hp = SendableBuffer(base: h.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: halves) { part in
+                    let counts = hp.base + part * buckets
+                    for i in (n * part / halves)..<(n * (part + 1) / halves) { counts[Int(orderKey(s.base[i]) >> 16)] += 1 }
+                }
+            }
+        }
+        // Bucket of each rank and the number of values in the buckets below it.
+        var located: [(bucket: Int, below: Int)] = []
+        for r in ranks {
+            var below = 0, b = 0
+            while true {
+                var c = 0
+                for part in 0..<halves { c += Int(histogram[part * buckets + b]) }
+                if r < below + c { break }
+                below += c
+                b += 1
+            }
+            located.append((b, below))
+        }
+        // Slot of each wanted bucket (-1: not wanted), then those buckets' values.
+        var slot = [Int8](repeating: -1, count: buckets)
+        var wanted: [Int] = []
+        for l in located where slot[l.bucket] < 0 {
+            slot[l.bucket] = Int8(wanted.count)
+            wanted.append(l.bucket)
+        }
+        var members = [[Float]](repeating: [], count: wanted.count)
+        for (w, b) in wanted.enumerated() {
+            var c = 0
+            for part in 0..<halves { c += Int(histogram[part * buckets + b]) }
+            members[w].reserveCapacity(c)
+        }
+        slot.withUnsafeBufferPointer { sl in
+            for x in sample {
+                let w = Int(sl[Int(orderKey(x) >> 16)])
+                if w >= 0 { members[w].append(x) }
+            }
+        }
+        return zip(ranks, located).map { r, l in
+            Selection.select(&members[Int(slot[l.bucket])], r - l.below)
+        }
     }
 }
 

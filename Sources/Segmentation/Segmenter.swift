@@ -66,7 +66,7 @@ public final class Segmenter {
     public let catalog: LabelCatalog
     public let classifier: any SliceClassifier
     public var settings: SegmentationSettings
-    /// Runs the reference twins of the fast stages (`NativeArgmax.fusedReference`,
+    /// Runs the reference twins of the fast stages (the full softmax, `NativeArgmax.fusedReference`,
     /// `IslandRemoval.referenceApply`): the same labels, the former speed. For A/B timing
     /// (`segvol bench pipeline --reference-stages`) and checks; never needed otherwise.
     public var useReferenceStages = false
@@ -124,8 +124,10 @@ public final class Segmenter {
         let prepared = try Preprocessor.prepare(image, plan: plan, region: region,
                                                 window: .covering(maxPixels: settings.maxWindowPixels), input: input)
         lap("preprocess")
+        // The reference stages take the full softmax; the fast ones store pixels deep inside a
+        // decided region one-hot (same labels, `SliceInference.settleInterior`).
         let probs = SliceInference.run(prepared, classifier: classifier, allowedChannels: channels, channelIDs: ids,
-                                       batchSize: settings.batchSize)
+                                       batchSize: settings.batchSize, oneHotInterior: useReferenceStages ? nil : prepared.transform)
         lap("inference")
         var labels = useReferenceStages
             ? NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform)

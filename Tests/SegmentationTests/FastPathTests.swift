@@ -99,6 +99,77 @@ import Testing
         #expect(Set(fast.data) == [0, 3, 5, 9])
     }
 
+    /// One-hot interior against the full softmax: on the oracle (peaky, most pixels interior),
+    /// the oracle with a near-tie vote, and random logits (flat), on a straight phantom (kept
+    /// slices: in-plane neighbours only) and an oblique one with resampled slices (neighbours
+    /// across slices), with windows that cover and that crop and pad. The verdicts handed over
+    /// are `decisions` of the data; every other pixel is the softmax bit for bit; the labels of
+    /// the fast path and of both reference twins on either buffer are the full softmax's.
+    @Test(arguments: [(false, 0), (false, 1), (true, 0), (true, 2)])
+    func oneHotInteriorGivesTheFullSoftmaxLabels(oblique: Bool, kind: Int) throws {
+        let phantom = try smallPhantom(.thigh, seed: 5, matrix: [48, 40], slices: 5, oblique: oblique)
+        let profile = ResampleProfile(inPlaneSpacing: 1.7, sliceSpacing: oblique ? 2.5 : nil)
+        let plan = unionPlan(inputSize: [32, 32], profiles: [.thigh: profile])
+        let oracle = try OracleClassifier(plan: plan, nativeTruth: phantom.labels, profile: profile)
+        // A fresh random classifier per run: it draws new logits on every call.
+        func classifier() -> any SliceClassifier { kind == 2 ? RandomClassifier(channels: plan.outputs.count, seed: 3) : oracle }
+        let segmenter = try Segmenter(plan: plan, classifier: classifier(), catalog: testCatalog)
+        let channels = try segmenter.allowedChannels(for: .thigh)
+        let ids = channels.map { Int32(plan.outputs[$0].id) }
+        if kind == 1 { oracle.vote = (Int(ids[2]), Float(20) - 1e-4) }
+        for policy in [WindowPolicy.covering(maxPixels: 1 << 20), .planSize] {
+            let prepared = try Preprocessor.prepare(phantom.image, plan: plan, region: .thigh, window: policy)
+            let (window, transform) = (prepared.window, prepared.transform)
+            // Kept slices: only the clamped last pair (fz = 1 on the last slice) is interpolated.
+            let pairs = NativeArgmax.slicePairsInterpolated(transform)
+            #expect(oblique ? pairs.filter { $0 }.count > 1 : pairs == (0..<pairs.count).map { $0 == pairs.count - 2 })
+            let full = SliceInference.run(prepared, classifier: classifier(), allowedChannels: channels, channelIDs: ids, batchSize: 2)
+            // Random logits leave few pixels decided: the plain softmax unless forced.
+            let lazy = SliceInference.run(prepared, classifier: classifier(), allowedChannels: channels, channelIDs: ids, batchSize: 2,
+                                          oneHotInterior: transform, minimumDecidedShare: kind == 2 ? 0 : SliceInference.oneHotMinimumDecidedShare)
+            if kind == 2 {
+                let plain = SliceInference.run(prepared, classifier: classifier(), allowedChannels: channels, channelIDs: ids, batchSize: 2,
+                                               oneHotInterior: transform)
+                #expect(plain.data.map(\.bitPattern) == full.data.map(\.bitPattern) && plain.verdicts == full.verdicts)
+            }
+            let verdicts = try #require(lazy.verdicts)
+            #expect(verdicts == NativeArgmax.decisions(lazy))
+            let ca = ids.count
+            var oneHot = 0
+            for n in 0..<(lazy.data.count / ca) {
+                let l = lazy.data[(n * ca)..<((n + 1) * ca)], f = full.data[(n * ca)..<((n + 1) * ca)]
+                if l.map(\.bitPattern) == f.map(\.bitPattern) { continue }
+                oneHot += 1
+                #expect(verdicts[n] >= 0 && l.filter { $0 == 1 }.count == 1 && l.filter { $0 == 0 }.count == ca - 1 && l[l.startIndex + Int(verdicts[n])] == 1)
+            }
+            // The oracle's slices are mostly interior; random logits leave few decided pixels.
+            if kind == 0 { #expect(oneHot > lazy.data.count / ca / 3) }
+            let expected = NativeArgmax.fusedReference(full, window: window, transform: transform).data
+            #expect(NativeArgmax.labels(lazy, window: window, transform: transform).data == expected)
+            #expect(NativeArgmax.fusedReference(lazy, window: window, transform: transform).data == expected)
+            #expect(NativeArgmax.unfusedReference(lazy, window: window, transform: transform).data
+                    == NativeArgmax.unfusedReference(full, window: window, transform: transform).data)
+            #expect(Set(expected).count >= 5)
+        }
+    }
+
+    /// The logit gap guarantees the softmax lead it promises, however the rest are spread.
+    @Test func logitLeadGuaranteesTwiceTheMargin() {
+        for ca in [1, 2, 4, 13, 19, 36] {
+            let lead = SliceInference.logitLead(channels: ca)
+            #expect(lead > 0 && lead < 0.05)
+            // Worst case: all other channels at the runner-up.
+            let logits = [Float(lead)] + [Float](repeating: 0, count: max(ca - 1, 0))
+            var out = [Float](repeating: 0, count: ca)
+            logits.withUnsafeBufferPointer { l in
+                out.withUnsafeMutableBufferPointer { o in
+                    SliceInference.referenceSoftmax(logits: l.baseAddress!, channels: ca, pixels: 1, allowed: Array(0..<ca), out: o.baseAddress!)
+                }
+            }
+            if ca > 1 { #expect(out[0] - out[1] >= 2 * NativeArgmax.decisiveMargin * 0.999) }
+        }
+    }
+
     @Test func decisionsRefuseTiesNaNAndImpossibleValues() {
         let probs = WindowProbabilities(slices: 1, height: 1, width: 5, channelIDs: [0, 1, 2], data: [
             0.2, 0.7, 0.1,           // decided: channel 1
@@ -188,6 +259,30 @@ import Testing
             }
         }
         #expect(Preprocessor.percentiles([0, .nan, .infinity], 1, 99) == (0, 1))
+    }
+
+    /// The histogram selection against the sorted sample on every rank kind: negatives and
+    /// positives (the key flips the sign's order), values sharing one bucket (a run of near
+    /// equal values, exact duplicates), subnormals, extremes, two halves (n ≥ 2^16) and one.
+    @Test(arguments: [7, 1000, 70_000])
+    func histogramOrderStatisticsEqualTheSortedOnes(n: Int) {
+        var state: UInt64 = UInt64(n)
+        let sample = (0..<n).map { i -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let r = Int(state >> 33)
+            switch r % 8 {
+            case 0: return -Float(r % 5000) / 7 - 1
+            case 1: return 1000 + Float(r % 64) / 1024        // one bucket, many values
+            case 2: return 3                                  // duplicates
+            case 3: return Float.leastNonzeroMagnitude * Float(1 + r % 5) * (i % 2 == 0 ? 1 : -1)
+            case 4: return i % 3 == 0 ? Float.greatestFiniteMagnitude : -Float.greatestFiniteMagnitude
+            default: return Float(r % 100_000) * 0.37
+            }
+        }
+        let sorted = sample.sorted()
+        let ranks = [0, 1, n / 200, n / 200 + 1, n / 2, n - 1 - n / 200, n - 1]
+        #expect(Preprocessor.orderStatistics(sample, ranks: ranks).map(\.bitPattern) == ranks.map { sorted[$0].bitPattern })
+        #expect(Preprocessor.orderStatistics(sample, ranks: [n - 1, 0]) == [sorted[n - 1], sorted[0]])
     }
 
     /// Over 2^20 candidates in many parallel chunks: the strided sample (stride 2) and so the
