@@ -75,8 +75,9 @@ import Testing
     }
 
     /// A profile twice as coarse loses detail: Dice below 1 on average, thin fascia worse than
-    /// the large vastus lateralis; a window smaller than the field of view cuts the rest away.
-    @Test func coarserProfileAndSmallerWindowLowerTheCeiling() throws {
+    /// the large vastus lateralis. An input smaller than the field of view loses nothing: the
+    /// ceiling scores whole profile slices (the covering window), as inference sees them.
+    @Test func coarserProfileLowersTheCeilingASmallerInputDoesNot() throws {
         let cases = try writeCases()
         let coarse = plan(spacing: 10, size: 24)
         let v = try Evaluation.loadCases(cases, plan: coarse, catalog: Fixtures.catalog, splitPath: dir + "/split.json", cacheDirectory: nil, side: .all).cases
@@ -86,14 +87,16 @@ import Testing
             #expect(r.classDice["fascia"]! < r.classDice["vastus_lateralis"]!, "\(back)")
             #expect(r.classDice.values.allSatisfy { $0 <= 1 })
         }
-        let cropped = plan(spacing: 5, size: 16)
-        let w = try Evaluation.loadCases(cases, plan: cropped, catalog: Fixtures.catalog, splitPath: dir + "/split.json", cacheDirectory: nil, side: .all).cases
-        let r = Evaluation.evaluateGroundTruth(cases: w, plan: cropped, back: .nearest)
-        #expect(r.classDice["subcutaneous_fat"]! < 0.9)   // the fat ring lies outside a 80 mm window
+        // A 16-pixel input (80 mm) on a ~48-pixel slice: the window grows to cover it, so the
+        // fat ring outside the middle 80 mm is scored as it is (a centre crop made it background).
+        let small = plan(spacing: 5, size: 16)
+        let w = try Evaluation.loadCases(cases, plan: small, catalog: Fixtures.catalog, splitPath: dir + "/split.json", cacheDirectory: nil, side: .all).cases
         for c in w {
-            let n = Evaluation.groundTruthNative(c.prepared, plan: cropped, back: .nearest)
-            // Inside-the-window voxels keep their label, everything else became background.
-            #expect(zip(n.data, c.nativeTargets.data).allSatisfy { $0 == 0 || $0 == $1 })
+            #expect(c.prepared.window.width > 16 && c.prepared.window.covers(sliceWidth: c.prepared.transform.targetGrid.shape[0],
+                                                                             sliceHeight: c.prepared.transform.targetGrid.shape[1]))
+            #expect(Evaluation.groundTruthNative(c.prepared, plan: small, back: .nearest).data == c.nativeTargets.data)
         }
+        let r = Evaluation.evaluateGroundTruth(cases: w, plan: small, back: .nearest)
+        #expect(r.classDice["subcutaneous_fat"] == 1 && r.classDice.values.allSatisfy { $0 == 1 })
     }
 }
