@@ -12,8 +12,9 @@
 #   5. fine-tune from stage 4 on the stage-2 data plus eight more training subjects per dataset
 #      (seeds first+2000…) and four bilateral thigh and four bilateral calf subjects (512×256),
 #      no shift augmentation, 600 steps;
-#   6. fine-tune from stage 5 with the shift augmentation (± 20 % of the window), same data,
-#      STAGE6_STEPS steps: WORKDIR/model is Models/default (MODEL.md says where session 4 stopped).
+#   6. fine-tune from stage 5 with the shift augmentation (± 20 % of the window) and wide slices
+#      cropped at random places, same data, STAGE6_STEPS steps: WORKDIR/model is Models/default
+#      (MODEL.md says how session 4 ran it: two runs, the first before random crops existed).
 # Stages 2 to 4 end at a fixed step, so with one engine thread they give the same weights from
 # the same stage-1 weights; stages 5 and 6 ran with two engine threads (THREADS56), whose sums
 # differ in rounding from run to run: a rebuild gives a model of the same recipe, not these bytes. INIT=weights.safetensors (a 128²-plan model, e.g. git's earlier
@@ -122,7 +123,8 @@ threads=${THREADS56:-2}
     --seed 5 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
     --max-shift 0 --init "$work/stage4/weights.safetensors"
 
-# Stage 6: the same data with the shift augmentation (the default --max-shift 0.2).
-"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE6_STEPS:-STAGE6}" --out "$work/model" \
+# Stage 6: the same data with the shift augmentation (the default --max-shift 0.2); wide slices
+# (the bilateral cases) are cut to 192² at random places.
+"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE6_STEPS:-3988}" --out "$work/model" \
     --seed 6 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
     --init "$work/stage5/weights.safetensors"
