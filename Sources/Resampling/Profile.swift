@@ -51,8 +51,9 @@ public struct ResampleProfile: Codable, Equatable, Hashable, Sendable {
     /// exceed `maxAxisVoxels` along an axis or `maxGridVoxels` in all: a header with a wrong
     /// spacing (metres for millimetres) must fail with a reason, not exhaust memory. Works in
     /// Double, so no size is converted to Int before it is known to fit.
-    /// `canonical` is a canonical (RAS) grid, as for `grid(covering:)`.
-    public func checkSize(covering canonical: Grid) throws(ImagingError) {
+    /// `canonical` is a canonical (RAS) grid, as for `grid(covering:)`; `input` names the scan in
+    /// the refusal.
+    public func checkSize(covering canonical: Grid, input: String = "the scan") throws(ImagingError) {
         var sizes: [Double] = []
         for axis in 0..<3 {
             let n = Double(canonical.shape[axis])
@@ -67,7 +68,7 @@ public struct ResampleProfile: Codable, Equatable, Hashable, Sendable {
             let fov = (0..<3).map { Double(canonical.shape[$0]) * canonical.affine.column($0).length }
             let mm = fov.map { $0 < 1e15 ? String(Int($0.rounded())) : $0.description }.joined(separator: " × ")
             let vox = sizes.map { $0 < 1e15 ? String(Int($0)) : $0.description }.joined(separator: " × ")
-            throw ImagingError(.profileTooLarge, input: "scan geometry",
+            throw ImagingError(.profileTooLarge, input: input,
                                reason: "the field of view is \(mm) mm, which at the region's profile spacing needs a \(vox) voxel grid (at most \(Self.maxAxisVoxels) per axis and \(Self.maxGridVoxels) in all)",
                                remedy: "check the pixel spacing and slice thickness in the scan's header (metres written as millimetres?) and that the scan is one thigh, calf or abdomen")
         }
@@ -124,16 +125,17 @@ public struct ProfileTransform: Equatable, Sendable, Codable {
     public var targetGrid: Grid
 
     /// Plans the resampling of volumes on `sourceGrid` to `profile`.
-    /// Throws `bad_geometry` for a non-finite or singular affine, `bad_profile` for a bad profile.
-    public init(source sourceGrid: Grid, profile: ResampleProfile) throws(ImagingError) {
+    /// Throws `bad_geometry` for a non-finite or singular affine, `bad_profile` for a bad profile,
+    /// `profile_too_large` for a field of view the profile cannot hold; `input` names the scan.
+    public init(source sourceGrid: Grid, profile: ResampleProfile, input: String = "the scan") throws(ImagingError) {
         guard sourceGrid.affine.isValid else {
-            throw ImagingError(.badGeometry, input: "volume geometry",
+            throw ImagingError(.badGeometry, input: input,
                                reason: "the voxel-to-world affine is not finite and invertible",
                                remedy: "check the scan's orientation header (qform/sform or DICOM orientation)")
         }
         try profile.validate()
         reorientation = Reorientation(canonicalizing: sourceGrid)
-        try profile.checkSize(covering: reorientation.canonicalGrid)
+        try profile.checkSize(covering: reorientation.canonicalGrid, input: input)
         version = Self.currentVersion
         self.profile = profile
         self.sourceGrid = sourceGrid
@@ -194,10 +196,10 @@ public struct ProfileTransform: Equatable, Sendable, Codable {
 /// Resamples an image to a region profile: canonical RAS reorientation, then trilinear
 /// resampling onto the profile grid covering the same field of view (`ResampleProfile.grid`).
 /// Returns the record that brings results back to the native grid. This is the call to time.
-public func toProfile(_ image: ImageVolume, profile: ResampleProfile, fill: Float = 0)
+public func toProfile(_ image: ImageVolume, profile: ResampleProfile, fill: Float = 0, input: String = "the scan")
     throws(ImagingError) -> (ImageVolume, ProfileTransform)
 {
-    let t = try ProfileTransform(source: image.grid, profile: profile)
+    let t = try ProfileTransform(source: image.grid, profile: profile, input: input)
     return (t.toProfile(image, fill: fill), t)
 }
 

@@ -102,7 +102,7 @@ public enum Preprocessor {
                                reason: "the model has no plan for region \(region.rawValue) (it covers \(plan.regions.keys.sorted().joined(separator: ", ")))",
                                remedy: "use a model trained for this region, or drop the scan into the right inbox")
         }
-        let (profiled, transform) = try toProfile(image, profile: regionPlan.profile)
+        let (profiled, transform) = try toProfile(image, profile: regionPlan.profile, input: input)
         let window = try Self.window(policy, sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1], plan: plan,
                                      profile: regionPlan.profile, input: input)
         var normalised = profiled

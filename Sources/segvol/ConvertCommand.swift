@@ -67,7 +67,7 @@ struct ConvertCommand: ParsableCommand {
                 let name = item.seriesNumber.map { "series\($0)" } ?? "volume\(index + 1)"
                 let path = toFolder ? uniquePath(in: output, base: name) : output
                 do {
-                    try write(scan, to: path)
+                    try write(scan, to: path, input: item.label)
                     written += 1
                     print("\(item.label) → \(path)")
                 } catch let error as ImagingError {
@@ -81,13 +81,14 @@ struct ConvertCommand: ParsableCommand {
         }
     }
 
-    /// Writes the scan (resampled when a profile is asked for) and its JSON sidecar.
-    private func write(_ scan: Scan, to path: String) throws {
+    /// Writes the scan (resampled when a profile is asked for) and its JSON sidecar; `input`
+    /// names the scan in a refusal.
+    private func write(_ scan: Scan, to path: String, input: String) throws {
         scan.warnings.forEach { note("warning: \($0)") }
         var image = scan.image
         var sidecar = ConvertSidecar(metadata: scan.metadata, warnings: scan.warnings)
         if let name = profile, let chosen = ResampleProfile.named(name) {
-            let (resampled, transform) = try toProfile(image, profile: chosen)
+            let (resampled, transform) = try toProfile(image, profile: chosen, input: input)
             image = resampled
             sidecar.profile = name
             sidecar.nativeGrid = transform.sourceGrid

@@ -67,9 +67,7 @@ struct SegmentCommand: ParsableCommand {
         EngineThreads.configure(threadCount: threads)
         do {
             try segment()
-        } catch var error as ImagingError {
-            // Geometry checks on the loaded volume know no file name: name the scan.
-            if error.input == "scan geometry" || error.input == "volume geometry" { error.input = "\(scan) (\(error.input))" }
+        } catch let error as ImagingError {
             report(error)
             throw ExitCode(Self.exitStatus(error))
         } catch let error as ExitCode {

@@ -114,6 +114,23 @@ import Testing
                 && r.stderr.contains("over the limit of 1000"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/x/labels.nii.gz"))
 
+        // Spacing in metres written as millimetres (× 1e6, pixdim and sform): refused before any
+        // allocation, naming the file (not a placeholder such as "scan geometry").
+        let huge = dir + "/huge.nii"
+        r = try Self.run(["convert", nifti, "-o", huge])
+        #expect(r.status == 0, "\(r.stderr)")
+        var hugeBytes = try Data(contentsOf: URL(fileURLWithPath: huge))
+        func scale(_ offset: Int) {
+            var v = hugeBytes.subdata(in: offset..<(offset + 4)).withUnsafeBytes { $0.loadUnaligned(as: Float.self) } * 1e6
+            hugeBytes.replaceSubrange(offset..<(offset + 4), with: Data(bytes: &v, count: 4))
+        }
+        for offset in [80, 84, 88] { scale(offset) }                                  // pixdim[1...3]
+        for row in [280, 296, 312] { for column in 0..<3 { scale(row + 4 * column) } }  // srow_x/y/z
+        try hugeBytes.write(to: URL(fileURLWithPath: huge))
+        r = try Self.run(["segment", huge, "-o", dir + "/x", "--model", model, "--region", "thigh"])
+        #expect(r.status == 65 && r.stderr.contains("[profile_too_large]") && r.stderr.contains("huge.nii")
+                && !r.stderr.contains("scan geometry"), "\(r.stderr)")
+
         // A region the model does not cover.
         r = try Self.run(["segment", nifti, "-o", dir + "/x", "--model", model, "--region", "calf"])
         #expect(r.status == 65 && r.stderr.contains("[region_not_in_model]"))
