@@ -70,6 +70,23 @@ public struct SliceWindow: Codable, Equatable, Sendable {
         offsetX <= 0 && offsetY <= 0 && offsetX + width >= nx && offsetY + height >= ny
     }
 
+    /// Calls `body(windowPixel, profileOffset)` for every window pixel that shows a voxel of slice
+    /// `k` of `grid` (`windowPixel` = y · width + x; `profileOffset` the voxel's index in a volume
+    /// on `grid`), row by row: the inverse of `extract`, for putting per-pixel results (an argmax,
+    /// a target) back on the profile grid. Padding pixels are skipped.
+    @inlinable
+    public func forEachPlacedPixel(on grid: Grid, slice k: Int, _ body: (_ windowPixel: Int, _ profileOffset: Int) -> Void) {
+        let nx = grid.shape[0], ny = grid.shape[1]
+        let x0 = max(0, -offsetX), x1 = min(width, nx - offsetX)
+        guard x0 < x1 else { return }
+        for y in 0..<height {
+            let j = y + offsetY
+            guard j >= 0, j < ny else { continue }
+            let base = grid.offset(offsetX, j, k)  // profile offset of window column 0 (maybe outside)
+            for x in x0..<x1 { body(y * width + x, base + x) }
+        }
+    }
+
     /// Copies slice `k` of `volume` into `out` (height × width, row-major: `out[y * width + x]`).
     public func extract<T>(_ volume: Volume<T>, slice k: Int, fill: T, into out: UnsafeMutablePointer<T>) {
         let nx = volume.shape[0], ny = volume.shape[1]

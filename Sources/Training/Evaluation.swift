@@ -92,18 +92,11 @@ public enum Evaluation {
     public static func groundTruthProfile(_ p: PreparedCase, plan: ModelPlan) -> LabelVolume {
         let grid = p.transform.targetGrid
         var out = LabelVolume(grid: grid, repeating: 0)
-        let h = p.window.height, w = p.window.width, hw = h * w, c = Int32(plan.outputs.count)
-        let nx = grid.shape[0], ny = grid.shape[1]
+        let hw = p.window.height * p.window.width, c = Int32(plan.outputs.count)
         for k in 0..<p.sliceCount {
-            for y in 0..<h {
-                let j = y + p.window.offsetY
-                guard j >= 0, j < ny else { continue }
-                for x in 0..<w {
-                    let i = x + p.window.offsetX
-                    guard i >= 0, i < nx else { continue }
-                    let t = p.targets[k * hw + y * w + x]
-                    out.data[grid.offset(i, j, k)] = t < c ? t : 0
-                }
+            p.window.forEachPlacedPixel(on: grid, slice: k) { px, voxel in
+                let t = p.targets[k * hw + px]
+                out.data[voxel] = t < c ? t : 0
             }
         }
         return out

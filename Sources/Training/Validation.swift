@@ -101,7 +101,6 @@ public enum Validator {
         let h = p.window.height, w = p.window.width, hw = h * w, classes = net.config.classes
         let grid = p.transform.targetGrid
         var out = LabelVolume(grid: grid, repeating: 0)
-        let nx = grid.shape[0], ny = grid.shape[1]
         var k0 = 0
         while k0 < p.sliceCount {
             let n = min(batch, p.sliceCount - k0)
@@ -112,20 +111,13 @@ public enum Validator {
                 out.data.withUnsafeMutableBufferPointer { dst in
                     for b in 0..<n {
                         let base = b * classes * hw
-                        for y in 0..<h {
-                            let j = y + p.window.offsetY
-                            guard j >= 0, j < ny else { continue }
-                            for x in 0..<w {
-                                let i = x + p.window.offsetX
-                                guard i >= 0, i < nx else { continue }
-                                let px = y * w + x
-                                var best = allowed[0], bestValue = logits[base + best * hw + px]
-                                for c in allowed.dropFirst() where logits[base + c * hw + px] > bestValue {
-                                    best = c
-                                    bestValue = logits[base + c * hw + px]
-                                }
-                                dst[grid.offset(i, j, k0 + b)] = Int32(best)
+                        p.window.forEachPlacedPixel(on: grid, slice: k0 + b) { px, voxel in
+                            var best = allowed[0], bestValue = logits[base + best * hw + px]
+                            for c in allowed.dropFirst() where logits[base + c * hw + px] > bestValue {
+                                best = c
+                                bestValue = logits[base + c * hw + px]
                             }
+                            dst[voxel] = Int32(best)
                         }
                     }
                 }

@@ -18,6 +18,29 @@ import Testing
         #expect(Array(out[20..<24]) == [-1, -1, -1, -1])        // y = 5 ↔ j = 4: padding
     }
 
+    /// `forEachPlacedPixel` is `extract` backwards: each window pixel showing a voxel is visited
+    /// once with that voxel's offset, padding never, for crops and pads on either axis.
+    @Test func placedPixelsAreTheExtractedVoxels() {
+        let grid = Grid(shape: [7, 5, 3], affine: .identity)
+        let v = Volume<Int32>(grid: grid, data: (0..<105).map { Int32($0) })
+        for (w, h) in [(4, 6), (10, 3), (7, 5), (12, 9), (2, 2)] {
+            let window = SliceWindow(sliceWidth: 7, sliceHeight: 5, width: w, height: h)
+            for k in 0..<3 {
+                var out = [Int32](repeating: 0, count: w * h)
+                out.withUnsafeMutableBufferPointer { window.extract(v, slice: k, fill: -1, into: $0.baseAddress!) }
+                var visited = [Int](repeating: 0, count: w * h), voxels: Set<Int> = []
+                window.forEachPlacedPixel(on: grid, slice: k) { px, voxel in
+                    visited[px] += 1
+                    voxels.insert(voxel)
+                    #expect(out[px] == Int32(voxel))          // the voxel extract put there
+                }
+                for px in 0..<(w * h) { #expect(visited[px] == (out[px] == -1 ? 0 : 1), "\(w)×\(h) k \(k) px \(px)") }
+                let shown = min(w, 7) * min(h, 5)                 // pixels that show a voxel
+                #expect(voxels.count == shown && voxels.allSatisfy { $0 / 35 == k })
+            }
+        }
+    }
+
     @Test func aCoveringWindowHoldsTheWholeSliceInMultiplesOfTheDepth() {
         // Wider than the minimum: rounded up to a multiple of 16, centred, padded on both sides.
         let w = SliceWindow.covering(sliceWidth: 233, sliceHeight: 100, minimumWidth: 128, minimumHeight: 128, multiple: 16)
