@@ -26,6 +26,18 @@ minutes=${2:-20}
 segvol=${SEGVOL:-.build/release/segvol}
 loss=${LOSS:-xent_plus + dice_log}
 data=$work/data
+# Puts every subject of DIR that split.json does not know yet on the training side (the frozen
+# split keeps the set's 18 validation subjects as they are).
+train_side_for_new_subjects() {
+    python3 - "$1" <<'EOF'
+import glob, json, sys
+root = sys.argv[1]
+split = json.load(open(root + "/split.json"))
+for f in glob.glob(root + "/*/*/case.json"):
+    split["subjects"].setdefault(json.load(open(f))["subject"], "train")
+json.dump(split, open(root + "/split.json", "w"), indent=2, sort_keys=True)
+EOF
+}
 mkdir -p "$data"
 # The default phantom set (9 partial-label datasets × 6 subjects, 192×192×16; the list lives in
 # Swift: Phantoms.DefaultTrainingSet) with its frozen split.json; cases already there are kept.
@@ -58,14 +70,7 @@ if [ ! -f "$more/.extra-subjects-done" ]; then
         done
     done
     # The new subjects train; the frozen split keeps the set's 18 validation subjects as they are.
-    python3 - "$more" <<'EOF'
-import glob, json, sys
-root = sys.argv[1]
-split = json.load(open(root + "/split.json"))
-for f in glob.glob(root + "/*/*/case.json"):
-    split["subjects"].setdefault(json.load(open(f))["subject"], "train")
-json.dump(split, open(root + "/split.json", "w"), indent=2, sort_keys=True)
-EOF
+    train_side_for_new_subjects "$more"
     touch "$more/.extra-subjects-done"
 fi
 "$segvol" train --data "$more" --plan "$work/plan-128.json" --loss "$loss" --steps 700 --out "$work/stage2" \
@@ -108,14 +113,7 @@ if [ ! -f "$extra/.extra-subjects-done" ]; then
         "$segvol" phantom --region calf --seed $((6001 + i)) --dataset calf-full --bilateral --matrix 512x256 \
             --slices 16 --rays 256 -o "$extra/calf-full" > /dev/null
     done
-    python3 - "$extra" <<'EOF'
-import glob, json, sys
-root = sys.argv[1]
-split = json.load(open(root + "/split.json"))
-for f in glob.glob(root + "/*/*/case.json"):
-    split["subjects"].setdefault(json.load(open(f))["subject"], "train")
-json.dump(split, open(root + "/split.json", "w"), indent=2, sort_keys=True)
-EOF
+    train_side_for_new_subjects "$extra"
     touch "$extra/.extra-subjects-done"
 fi
 threads=${THREADS56:-2}
