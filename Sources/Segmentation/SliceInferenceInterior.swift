@@ -49,23 +49,15 @@ extension SliceInference {
     static func decidedShare(_ logits: UnsafePointer<Float>, slices n: Int, channels c: Int, pixels hw: Int, allowed: [Int],
                              lead: Double) -> Double {
         var decided = 0, seen = 0
-        for b in 0..<n {
-            let image = logits + b * c * hw
-            for p in stride(from: 0, to: hw, by: 7) {
-                var best = -Float.infinity, second = -Float.infinity
-                var finite = true
-                for a in allowed {
-                    let v = image[a * hw + p]
-                    if !v.isFinite { finite = false }
-                    if v > best {
-                        second = best
-                        best = v
-                    } else if v > second {
-                        second = v
-                    }
+        var pixel = [Float](repeating: 0, count: allowed.count)
+        pixel.withUnsafeMutableBufferPointer { q in
+            for b in 0..<n {
+                let image = logits + b * c * hw
+                for p in stride(from: 0, to: hw, by: 7) {
+                    for (a, channel) in allowed.enumerated() { q[a] = image[channel * hw + p] }
+                    if logitVerdict(q.baseAddress!, channels: allowed.count, lead: lead) >= 0 { decided += 1 }
+                    seen += 1
                 }
-                if finite && Double(best) - Double(second) >= lead { decided += 1 }
-                seen += 1
             }
         }
         return seen == 0 ? 0 : Double(decided) / Double(seen)
@@ -86,26 +78,30 @@ extension SliceInference {
                     let row = logits + al[a] * planeStride + p0
                     for i in 0..<n { o[i * ca + a] = row[i] }
                 }
-                for i in 0..<n {
-                    let q = o + i * ca
-                    var best = -Float.infinity, second = -Float.infinity, bestA = 0
-                    var finite = true
-                    for a in 0..<ca {
-                        let v = q[a]
-                        if !v.isFinite { finite = false }
-                        if v > best {
-                            second = best
-                            best = v
-                            bestA = a
-                        } else if v > second {
-                            second = v
-                        }
-                    }
-                    verdicts[p0 + i] = finite && Double(best) - Double(second) >= lead ? Int16(bestA) : -1
-                }
+                for i in 0..<n { verdicts[p0 + i] = logitVerdict(o + i * ca, channels: ca, lead: lead) }
                 p0 += n
             }
         }
+    }
+
+    /// The logit verdict of one pixel's `ca` contiguous allowed logits: the first top channel when
+    /// all are finite and the gap to the runner-up is at least `lead`, else -1.
+    @inline(__always)
+    static func logitVerdict(_ q: UnsafePointer<Float>, channels ca: Int, lead: Double) -> Int16 {
+        var best = -Float.infinity, second = -Float.infinity, bestA = 0
+        var finite = true
+        for a in 0..<ca {
+            let v = q[a]
+            if !v.isFinite { finite = false }
+            if v > best {
+                second = best
+                best = v
+                bestA = a
+            } else if v > second {
+                second = v
+            }
+        }
+        return finite && Double(best) - Double(second) >= lead ? Int16(bestA) : -1
     }
 
     /// Turns the gathered logits into what `run` hands over (see the extension's note): the

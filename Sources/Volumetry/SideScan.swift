@@ -87,8 +87,7 @@ extension SideAnalysis {
         if a[0, 0] == 0 { return limbSplitByRows(labels, width: width, catalog: catalog, region: region, policy: policy) }
         let (lo, hi) = labelledRange(labels)
         guard lo <= hi else {
-            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
-                             method: "no labelled voxels")
+            return noLabelledVoxels
         }
         let bins = Int(((hi - lo) / width).rounded(.down)) + 2
         var profile = [Double](repeating: 0, count: bins)
@@ -151,6 +150,10 @@ extension SideAnalysis {
         if let m = valley(profile, policy: policy) { return bilateral(lo + m * width) }
         return singleLimb(labels, catalog: catalog, region: region, policy: policy)
     }
+
+    /// The outcome when no voxel is labelled: one unsplit side.
+    static let noLabelledVoxels = SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
+                                            method: "no labelled voxels")
 
     /// The split of two limbs at x (mm).
     static func bilateral(_ x: Double) -> SideSplit {
@@ -217,8 +220,7 @@ extension SideAnalysis {
             hi = max(hi, x)
         }
         guard lo <= hi else {
-            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
-                             method: "no labelled voxels")
+            return noLabelledVoxels
         }
         let bins = Int(((hi - lo) / width).rounded(.down)) + 2
         var profile = [Double](repeating: 0, count: bins)

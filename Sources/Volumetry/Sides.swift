@@ -106,8 +106,7 @@ public enum SideAnalysis {
             hi = max(hi, x)
         }
         guard lo <= hi else {
-            return SideSplit(kind: .single, midlineX: nil, singleSide: .unsplit, pairedClasses: [],
-                             method: "no labelled voxels")
+            return noLabelledVoxels
         }
         let bins = Int(((hi - lo) / width).rounded(.down)) + 2
         var profile = [Double](repeating: 0, count: bins)
@@ -117,11 +116,7 @@ public enum SideAnalysis {
             profile[b] += 1 - f
             profile[b + 1] += f
         }
-        if let m = valley(profile, policy: policy) {
-            let x = lo + m * width
-            return SideSplit(kind: .bilateral, midlineX: x, singleSide: nil, pairedClasses: [],
-                             method: String(format: "two limbs: body voxel profile along RAS x has its deepest valley between the two limbs at x = %.1f mm", x))
-        }
+        if let m = valley(profile, policy: policy) { return bilateral(lo + m * width) }
         return referenceSingleLimb(labels, catalog: catalog, region: region, policy: policy)
     }
 
