@@ -61,12 +61,17 @@ struct ScanSegmentation {
         var options = NIfTIWriteOptions()
         options.compressionLevel = Self.labelCompressionLevel
         let catalog = catalog
-        let labelWriter = LabelWriter(labels: result.labels, table: { [labels = result.labels] in Self.labelTable(labels, catalog: catalog, region: region) },
-                                      path: labelsPath, description: description, options: options)
+        let labels = result.labels
+        // The label table (a pass over the labels) is built on the writer's thread.
+        let writeLabels: @Sendable () throws -> Void = { [options] in
+            try NIfTIWriter.writeLabels(labels, table: Self.labelTable(labels, catalog: catalog, region: region), to: labelsPath,
+                                        options: options, description: description)
+        }
+        let labelWriter = BackgroundStep()
         let group = DispatchGroup(), tilesGroup = DispatchGroup()
         let tiles = TileRenderer(image: image, labels: result.labels, catalog: catalog)
         if !referenceStages {
-            DispatchQueue.global(qos: .userInitiated).async(group: group) { labelWriter.run() }
+            DispatchQueue.global(qos: .userInitiated).async(group: group) { labelWriter.run(writeLabels) }
             DispatchQueue.global(qos: .userInitiated).async(group: tilesGroup) { tiles.run() }
         }
         let report: VolumeReport
@@ -85,7 +90,7 @@ struct ScanSegmentation {
             lap("volumes")
             let csvPath = directory + "/volumes.csv"
             if referenceStages {
-                labelWriter.run()
+                labelWriter.run(writeLabels)
                 clock = DispatchTime.now().uptimeNanoseconds
                 try VolumesCSV.write(report, to: csvPath)
                 lap("write_csv")
@@ -168,33 +173,6 @@ private final class TileRenderer: @unchecked Sendable {
     func run() {
         let start = DispatchTime.now().uptimeNanoseconds
         tiles = QCMontage().renderTiles(image: image, labels: labels, catalog: catalog)
-        seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-}
-
-/// Writes labels.nii.gz (on whichever thread runs `run`) and keeps its outcome and seconds;
-/// read them only after the run (the dispatch group's wait orders the accesses).
-private final class LabelWriter: @unchecked Sendable {
-    let labels: LabelVolume
-    /// The label table, built on the writer's thread (a pass over the labels).
-    let table: @Sendable () -> LabelTable
-    let path: String
-    let description: String
-    let options: NIfTIWriteOptions
-    private(set) var outcome: Result<Void, any Error> = .success(())
-    private(set) var seconds = 0.0
-
-    init(labels: LabelVolume, table: @escaping @Sendable () -> LabelTable, path: String, description: String, options: NIfTIWriteOptions) {
-        self.labels = labels
-        self.table = table
-        self.path = path
-        self.description = description
-        self.options = options
-    }
-
-    func run() {
-        let start = DispatchTime.now().uptimeNanoseconds
-        outcome = Result { try NIfTIWriter.writeLabels(labels, table: table(), to: path, options: options, description: description) }
         seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }
