@@ -62,12 +62,27 @@ public final class Trainer {
         return SHA256.hex(text)
     }
 
-    /// Loads `initialWeights` into a fresh network.
-    func loadInitialWeights(into net: UNet) throws(ImagingError) {
-        guard let initialWeights else { return }
-        do { try net.loadCheckpoint(from: initialWeights) } catch {
+    /// Loads `initialWeights` into a fresh network. Weights of a narrower U-Net of the same depth,
+    /// inputs and outputs are widened first (`UNetWidening`, function-preserving up to the
+    /// symmetry-breaking noise); returns the base width they were widened from, else nil.
+    @discardableResult
+    func loadInitialWeights(into net: UNet) throws(ImagingError) -> Int? {
+        guard let initialWeights else { return nil }
+        do {
+            let file = try SafeTensorsFile(contentsOf: initialWeights)
+            if let width = UNetWidening.baseWidth(of: file), width < net.config.baseWidth {
+                var narrow = net.config
+                narrow.baseWidth = width
+                try net.load(stateDict: UNetWidening.widen(file, config: narrow, to: net.config.baseWidth, seed: options.seed,
+                                                           source: initialWeights),
+                             source: initialWeights)
+                return width
+            }
+            try net.load(stateDict: file, source: initialWeights)
+            return nil
+        } catch {
             throw ImagingError(.trainingStateInvalid, input: initialWeights, reason: "the starting weights do not fit the plan (\(error))",
-                               remedy: "fine-tune with the plan.json that belongs to these weights")
+                               remedy: "fine-tune with the plan.json that belongs to these weights, or with a plan that only widens their network (larger baseWidth, same depth and outputs)")
         }
     }
 
@@ -102,7 +117,9 @@ public final class Trainer {
         let key = try runKey(data: data)
         var progress = RunProgress(runKey: key)
         let saved = resume ? try files.readProgress() : nil
-        if saved == nil { try loadInitialWeights(into: net) }
+        if saved == nil, let width = try loadInitialWeights(into: net) {
+            onEvent(.widened(from: width, to: net.config.baseWidth))
+        }
         if let saved {
             guard saved.runKey == key else {
                 throw ImagingError(.trainingStateInvalid, input: files.state,

@@ -51,6 +51,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 public enum TrainingEvent: Sendable {
     /// Resumed from a saved state at this step.
     case resumed(step: Int)
+    /// The starting weights came from a narrower network of this base width (Net2WiderNet).
+    case widened(from: Int, to: Int)
     /// One step done.
     case step(StepProgress)
     /// A validation finished.

@@ -36,7 +36,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Loss config string, e.g. \"xent_plus + dice_log\" (docs/losses.md).") var loss: String?
     @Option(help: "Total optimiser steps (mini-batches); in site mode overrides retrain.steps.") var steps: Int?
     @Option(help: "Output model folder.") var out: String?
-    @Option(name: .customLong("init"), help: "Fine-tune: start from these weights (weights.safetensors of a model with this plan).") var initWeights: String?
+    @Option(name: .customLong("init"), help: "Fine-tune: start from these weights (weights.safetensors of a model with this plan, or of a narrower one to widen).") var initWeights: String?
     @Option(help: "Seed for weights, batches and augmentation.") var seed: UInt64 = 1
     @Flag(help: "Continue from the state in OUT/training/.") var resume = false
     @Option(help: "Slices per batch.") var batch: Int = 8
@@ -169,6 +169,8 @@ final class ProgressPrinter {
             print(String(format: "validation at step %d: mean Dice %.4f%@%@; lr %.1e", step, r.meanDice, vol, isBest ? " (best)" : "", rate))
         case .resumed(let step):
             print("resumed at step \(step)")
+        case .widened(let from, let to):
+            print("starting weights widened from base width \(from) to \(to) (Net2WiderNet, docs/training.md)")
         case .checkpointed:
             break
         }
