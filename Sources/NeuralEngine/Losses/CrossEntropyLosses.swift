@@ -21,39 +21,51 @@ func setCrossEntropy(
     dlogits: UnsafeMutablePointer<Float>, ignoreIndex: Int32, normalization: CrossEntropyNormalization,
     weight: (LabelTable, Int, Int) -> Double
 ) -> Double {
-    let c = shape.c, hw = shape.h * shape.w
-    dlogits.update(repeating: 0, count: shape.count)
-    let q = UnsafeMutablePointer<Double>.allocate(capacity: c)
-    defer { q.deallocate() }
-    var total = 0.0, pixels = 0, weights = 0.0
-    for b in 0..<shape.n {
-        let table = tables[b]
-        for p in 0..<hw {
-            let t = target[b * hw + p]
-            if t == ignoreIndex { continue }
-            let v = table.row(t)
-            pixels += 1
-            let x = logits + b * c * hw + p
-            let w = weight(table, v, pixelArgmax(x, stride: hw, channels: c))
-            if w == 0 { continue }
-            weights += w
-            let lse = pixelSoftmax(x, stride: hw, channels: c, into: q)
-            let lseS = setLogSumExp(x, stride: hw, table: table, row: v)
-            total += w * (lse - lseS)
-            let dx = dlogits + b * c * hw + p
-            for j in 0..<c {
-                let inSet = table.contains(v, j) ? exp(Double(x[j * hw]) - lseS) : 0
-                dx[j * hw] = Float(w * (q[j] - inSet))
+    let c = shape.c, hw = shape.h * shape.w, chw = c * hw
+    // Images are independent: the engine's workers take them, each with its own softmax row,
+    // and the per-image sums are added in image order (the same result for any thread count).
+    let workers = min(EngineThreads.threadCount, shape.n)
+    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: c * max(workers, 1))
+    defer { scratch.deallocate() }
+    var sums = [(total: Double, pixels: Int, weights: Double)](repeating: (0, 0, 0), count: shape.n)
+    sums.withUnsafeMutableBufferPointer { sums in
+        parallelFor(shape.n, workers: workers) { b, worker in
+            let q = scratch + worker * c
+            let table = tables[b]
+            (dlogits + b * chw).update(repeating: 0, count: chw)
+            var total = 0.0, pixels = 0, weights = 0.0
+            for p in 0..<hw {
+                let t = target[b * hw + p]
+                if t == ignoreIndex { continue }
+                let v = table.row(t)
+                pixels += 1
+                let x = logits + b * chw + p
+                let w = weight(table, v, pixelArgmax(x, stride: hw, channels: c))
+                if w == 0 { continue }
+                weights += w
+                let lse = pixelSoftmax(x, stride: hw, channels: c, into: q)
+                let lseS = setLogSumExp(x, stride: hw, table: table, row: v)
+                total += w * (lse - lseS)
+                let dx = dlogits + b * chw + p
+                for j in 0..<c {
+                    let inSet = table.contains(v, j) ? exp(Double(x[j * hw]) - lseS) : 0
+                    dx[j * hw] = Float(w * (q[j] - inSet))
+                }
             }
+            sums[b] = (total, pixels, weights)
         }
     }
-    let z = normalization == .pixels ? Double(pixels) : weights
+    let total = sums.reduce(0) { $0 + $1.total }
+    let z = normalization == .pixels ? Double(sums.reduce(0) { $0 + $1.pixels }) : sums.reduce(0) { $0 + $1.weights }
     guard z > 0 else {
         dlogits.update(repeating: 0, count: shape.count)
         return 0
     }
     let inv = Float(1 / z)
-    for i in 0..<shape.count { dlogits[i] *= inv }
+    parallelFor(shape.n, workers: workers) { b, _ in
+        let d = dlogits + b * chw
+        for i in 0..<chw { d[i] *= inv }
+    }
     return total / z
 }
 

@@ -41,78 +41,96 @@ func overlapLoss(
     logits: UnsafePointer<Float>, target: UnsafePointer<Int32>, tables: [LabelTable], groups: [[OverlapGroup]],
     shape: TensorShape, dlogits: UnsafeMutablePointer<Float>, ignoreIndex: Int32, term: OverlapTerm
 ) -> Double {
-    let c = shape.c, hw = shape.h * shape.w
+    let c = shape.c, hw = shape.h * shape.w, chw = c * hw
     dlogits.update(repeating: 0, count: shape.count)
     let scored = groups.filter { $0.reduce(0) { $0 + $1.weight } > 0 }.count
     guard scored > 0 else { return 0 }
-    // probs: one image's softmax, pixel-major (HW, C), kept from pass 1 for pass 2.
-    let probs = UnsafeMutablePointer<Double>.allocate(capacity: hw * c)
-    let g = UnsafeMutablePointer<Double>.allocate(capacity: c)
+    // Images are independent: the engine's workers take them, each with its own scratch
+    // (probs: one image's softmax, pixel-major (HW, C), kept from pass 1 for pass 2; g: one
+    // pixel's dL/dq), and the per-image values are added in image order.
+    let workers = min(EngineThreads.threadCount, shape.n)
+    let probs = UnsafeMutablePointer<Double>.allocate(capacity: hw * c * max(workers, 1))
+    let gs = UnsafeMutablePointer<Double>.allocate(capacity: c * max(workers, 1))
     defer {
         probs.deallocate()
-        g.deallocate()
+        gs.deallocate()
     }
+    var values = [Double](repeating: 0, count: shape.n)
+    values.withUnsafeMutableBufferPointer { values in
+        parallelFor(shape.n, workers: workers) { b, worker in
+            values[b] = overlapImage(
+                logits: logits + b * chw, target: target + b * hw, table: tables[b], groups: groups[b], c: c, hw: hw,
+                scored: scored, probs: probs + worker * hw * c, g: gs + worker * c, dlogits: dlogits + b * chw,
+                ignoreIndex: ignoreIndex, term: term)
+        }
+    }
+    return values.reduce(0, +)
+}
+
+/// One image's share of `overlapLoss` (its value; its dL/dlogits into `dlogits`).
+private func overlapImage(
+    logits: UnsafePointer<Float>, target: UnsafePointer<Int32>, table: LabelTable, groups gs: [OverlapGroup],
+    c: Int, hw: Int, scored: Int, probs: UnsafeMutablePointer<Double>, g: UnsafeMutablePointer<Double>,
+    dlogits: UnsafeMutablePointer<Float>, ignoreIndex: Int32, term: OverlapTerm
+) -> Double {
+    let weightSum = gs.reduce(0) { $0 + $1.weight }
+    if weightSum <= 0 { return 0 }
     var total = 0.0
-    for b in 0..<shape.n {
-        let gs = groups[b], table = tables[b]
-        let weightSum = gs.reduce(0) { $0 + $1.weight }
-        if weightSum <= 0 { continue }
-        let ng = gs.count
-        // groupOf[l]: the group holding channel l (−1: none); codes[v * ng + k]: group k's target for row v.
-        var groupOf = [Int](repeating: -1, count: c)
-        var codes = [UInt8](repeating: 0, count: table.values * ng)
-        for (k, grp) in gs.enumerated() {
-            for l in grp.channels {
-                precondition(groupOf[l] < 0, "overlap groups share channel \(l)")
-                groupOf[l] = k
-            }
-            for v in 0..<table.values { codes[v * ng + k] = grp.codes[v] }
+    let ng = gs.count
+    // groupOf[l]: the group holding channel l (−1: none); codes[v * ng + k]: group k's target for row v.
+    var groupOf = [Int](repeating: -1, count: c)
+    var codes = [UInt8](repeating: 0, count: table.values * ng)
+    for (k, grp) in gs.enumerated() {
+        for l in grp.channels {
+            precondition(groupOf[l] < 0, "overlap groups share channel \(l)")
+            groupOf[l] = k
         }
-        // Pass 1: I, P, Y per group.
-        var sumI = [Double](repeating: 0, count: ng), sumP = sumI, sumY = sumI, pk = sumI
-        for p in 0..<hw {
-            let t = target[b * hw + p]
-            if t == ignoreIndex { continue }
-            let v = table.row(t)
-            let q = probs + p * c
-            _ = pixelSoftmax(logits + b * c * hw + p, stride: hw, channels: c, into: q)
-            for k in 0..<ng { pk[k] = 0 }
-            for l in 0..<c where groupOf[l] >= 0 { pk[groupOf[l]] += q[l] }
-            for k in 0..<ng {
-                let code = codes[v * ng + k]
-                if code == 2 { continue }
-                let y = Double(code)
-                sumP[k] += pk[k]
-                sumI[k] += pk[k] * y
-                sumY[k] += y
-            }
-        }
-        // Per-group value and the scaled partials.
-        var dI = sumI, dP = sumI
-        let scale = 1 / (weightSum * Double(scored))
+        for v in 0..<table.values { codes[v * ng + k] = grp.codes[v] }
+    }
+    // Pass 1: I, P, Y per group.
+    var sumI = [Double](repeating: 0, count: ng), sumP = sumI, sumY = sumI, pk = sumI
+    for p in 0..<hw {
+        let t = target[p]
+        if t == ignoreIndex { continue }
+        let v = table.row(t)
+        let q = probs + p * c
+        _ = pixelSoftmax(logits + p, stride: hw, channels: c, into: q)
+        for k in 0..<ng { pk[k] = 0 }
+        for l in 0..<c where groupOf[l] >= 0 { pk[groupOf[l]] += q[l] }
         for k in 0..<ng {
-            let r = term(sumI[k], sumP[k], sumY[k])
-            total += gs[k].weight * r.value * scale
-            dI[k] = gs[k].weight * r.dI * scale
-            dP[k] = gs[k].weight * r.dP * scale
+            let code = codes[v * ng + k]
+            if code == 2 { continue }
+            let y = Double(code)
+            sumP[k] += pk[k]
+            sumI[k] += pk[k] * y
+            sumY[k] += y
         }
-        // Pass 2: dL/dq per pixel, then through the softmax.
-        for p in 0..<hw {
-            let t = target[b * hw + p]
-            if t == ignoreIndex { continue }
-            let v = table.row(t)
-            let q = probs + p * c
-            for l in 0..<c {
-                let k = groupOf[l]
-                if k < 0 {
-                    g[l] = 0
-                    continue
-                }
-                let code = codes[v * ng + k]
-                g[l] = code == 2 ? 0 : dI[k] * Double(code) + dP[k]
+    }
+    // Per-group value and the scaled partials.
+    var dI = sumI, dP = sumI
+    let scale = 1 / (weightSum * Double(scored))
+    for k in 0..<ng {
+        let r = term(sumI[k], sumP[k], sumY[k])
+        total += gs[k].weight * r.value * scale
+        dI[k] = gs[k].weight * r.dI * scale
+        dP[k] = gs[k].weight * r.dP * scale
+    }
+    // Pass 2: dL/dq per pixel, then through the softmax.
+    for p in 0..<hw {
+        let t = target[p]
+        if t == ignoreIndex { continue }
+        let v = table.row(t)
+        let q = probs + p * c
+        for l in 0..<c {
+            let k = groupOf[l]
+            if k < 0 {
+                g[l] = 0
+                continue
             }
-            pixelSoftmaxBackward(q: q, g: g, channels: c, scale: 1, into: dlogits + b * c * hw + p, stride: hw)
+            let code = codes[v * ng + k]
+            g[l] = code == 2 ? 0 : dI[k] * Double(code) + dP[k]
         }
+        pixelSoftmaxBackward(q: q, g: g, channels: c, scale: 1, into: dlogits + p, stride: hw)
     }
     return total
 }
