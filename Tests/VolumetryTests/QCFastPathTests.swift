@@ -206,6 +206,12 @@ import Testing
         las[1, 0, 0] = -3
         cases.append((las, .thigh))
         cases.append((LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0), .calf))
+        // Rows whose length is not a multiple of 8 (the run counts skip blocks of 8 that repeat
+        // the current label), with odd ids at block edges, in both row layouts.
+        var oddRows = try volPhantom(.thigh, seed: 9, bilateral: true, matrix: [61, 53], slices: 3).labels
+        for (o, v) in [(7, 900), (8, -3), (61 * 20 + 15, 700), (61 * 20 + 16, 700), (61 * 40 + 60, -3)] { oddRows.data[o] = Int32(v) }
+        cases.append((oddRows, .thigh))
+        cases.append((QCFastPathTests.permuted(oddRows, [1, 0, 2]), .thigh))
         for (n, (labels, region)) in cases.enumerated() {
             let fast = VolumeMeasurer.measure(labels, catalog: volCatalog, region: region)
             let reference = VolumeMeasurer.referenceMeasure(labels, catalog: volCatalog, region: region)
