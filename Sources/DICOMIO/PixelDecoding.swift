@@ -115,25 +115,9 @@ enum PixelDecoder {
     /// The reference twin of `decode`: one file after another on the calling thread, into a
     /// zero-filled volume.
     static func referenceDecode(_ series: AssembledSeries, maxVoxels: Int) throws(ImagingError) -> ImageVolume {
-        let first = series.slices[0]
+        let first = try check(series, maxVoxels: maxVoxels)
         let nx = first.columns, ny = first.rows, nz = series.slices.count
-        let perSlice = nx * ny
-        guard perSlice.multipliedReportingOverflow(by: nz).partialValue <= maxVoxels else {
-            throw ImagingError(.tooLarge, input: first.path, reason: "\(nx)×\(ny)×\(nz) voxels exceed the limit of \(maxVoxels)",
-                               remedy: "Raise DICOMReadOptions.maxVoxels if this size is genuine.")
-        }
-        for s in series.slices where supportedTransferSyntaxes[s.transferSyntax] == nil {
-            throw ImagingError(.unsupportedTransferSyntax, input: s.path,
-                               reason: "transfer syntax \(s.transferSyntax) is not supported",
-                               remedy: "Convert the series to Explicit VR Little Endian (e.g. gdcmconv --raw) first.")
-        }
-        let bytes = first.bitsAllocated / 8
-        guard [8, 16, 32].contains(first.bitsAllocated), first.bitsStored >= 1, first.bitsStored <= first.bitsAllocated,
-              first.highBit >= first.bitsStored - 1, first.highBit < first.bitsAllocated else {
-            throw ImagingError(.unsupportedFormat, input: first.path,
-                               reason: "BitsAllocated \(first.bitsAllocated), BitsStored \(first.bitsStored), HighBit \(first.highBit) is not a supported pixel layout",
-                               remedy: "Export the series with 8, 16 or 32 bits allocated.")
-        }
+        let perSlice = nx * ny, bytes = first.bitsAllocated / 8
         var data = [Float](repeating: 0, count: perSlice * nz)
         var raw = [UInt8](repeating: 0, count: perSlice * bytes)
         var open: DICOMFile?
