@@ -74,6 +74,12 @@ public enum DICOMReader {
     /// Throws only when no DICOM image was found (`no_dicom`) or the file cap is exceeded;
     /// everything else is reported per series or per skipped file.
     public static func read(paths: [String], options: DICOMReadOptions = .init()) throws(ImagingError) -> DICOMReadResult {
+        try read(paths: paths, options: options, referencePixels: false)
+    }
+
+    /// `read`, with the pixels decoded by `PixelDecoder.referenceDecode` when `referencePixels`
+    /// (tests compare the two).
+    static func read(paths: [String], options: DICOMReadOptions, referencePixels: Bool) throws(ImagingError) -> DICOMReadResult {
         let files = try FileDiscovery.files(in: paths, maxFiles: options.maxFiles)
         var skipped: [SkippedFile] = []
         var slices: [DICOMSlice] = []
@@ -118,7 +124,9 @@ public enum DICOMReader {
             let result = SeriesAssembly.assemble(group, allowSingleSlice: options.allowSingleSlice)
                 .flatMap { assembled -> Result<Scan, ImagingError> in
                     Result { () throws(ImagingError) -> Scan in
-                        let image = try PixelDecoder.decode(assembled, maxVoxels: options.maxVoxels)
+                        let image = referencePixels
+                            ? try PixelDecoder.referenceDecode(assembled, maxVoxels: options.maxVoxels)
+                            : try PixelDecoder.decode(assembled, maxVoxels: options.maxVoxels)
                         return Scan(image: image, metadata: assembled.slices[0].metadata, warnings: assembled.warnings)
                     }
                 }

@@ -1,3 +1,4 @@
+import Dispatch
 import ImagingCore
 
 /// Transfer syntaxes segvol decodes (PS3.5 Annex A / PS3.6 Annex A UIDs).
@@ -24,11 +25,56 @@ let supportedTransferSyntaxes: [String: String] = [
 /// take BitsStored bits at HighBit, sign-extend when PixelRepresentation = 1, then apply each
 /// slice's RescaleSlope/RescaleIntercept (PS3.3 C.7.6.3.1 and C.11.1.1.2).
 enum PixelDecoder {
+    /// Decodes the series with its files spread over the cores: each file is opened once, its
+    /// frames decoded in order into a buffer of its own and placed at their spatial indices in
+    /// an uninitialised volume (every slice is written by exactly one file). The values are
+    /// `referenceDecode`'s, and so is the error: the one of the first failing frame in file and
+    /// frame order (tested on every transfer syntax the writer makes and the corpus series).
     static func decode(_ series: AssembledSeries, maxVoxels: Int) throws(ImagingError) -> ImageVolume {
+        let first = try check(series, maxVoxels: maxVoxels)
+        let nx = first.columns, ny = first.rows, nz = series.slices.count
+        let perSlice = nx * ny, bytes = first.bitsAllocated / 8
+        // File and frame order, as the reference decodes; then the runs of one file each.
+        let order = series.slices.indices.sorted {
+            (series.slices[$0].path, series.slices[$0].frame) < (series.slices[$1].path, series.slices[$1].frame)
+        }
+        var starts = [0]
+        for n in 1...order.count where n == order.count || series.slices[order[n]].path != series.slices[order[starts.last!]].path {
+            starts.append(n)
+        }
+        let runs = (1..<starts.count).map { starts[$0 - 1]..<starts[$0] }
+        let failures = FailureSlots(count: runs.count)
+        let data = [Float](unsafeUninitializedCapacity: perSlice * nz) { out, initialized in
+            let volume = SendableBuffer(base: out.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: runs.count) { r in
+                var raw = [UInt8](repeating: 0, count: perSlice * bytes)
+                do throws(ImagingError) {
+                    let file = try DICOMFile(path: series.slices[order[runs[r].lowerBound]].path)
+                    for n in runs[r] {
+                        let k = order[n], s = series.slices[k]
+                        let failure = raw.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> ImagingError? in
+                            do throws(ImagingError) { try file.decodeFrame(s.frame, into: buffer); return nil } catch { return error }
+                        }
+                        if let failure { throw failure }
+                        raw.withUnsafeBytes { buffer in
+                            store(buffer, slice: s, bytes: bytes, count: perSlice, into: volume.base + k * perSlice)
+                        }
+                    }
+                } catch {
+                    failures.set(r, error)
+                }
+            }
+            initialized = perSlice * nz
+        }
+        if let failure = failures.first { throw failure }
+        return ImageVolume(grid: Grid(shape: [nx, ny, nz], affine: series.affine), data: data)
+    }
+
+    /// The checks before any decoding (size, transfer syntaxes, pixel layout); returns the first slice.
+    private static func check(_ series: AssembledSeries, maxVoxels: Int) throws(ImagingError) -> DICOMSlice {
         let first = series.slices[0]
         let nx = first.columns, ny = first.rows, nz = series.slices.count
-        let perSlice = nx * ny
-        guard perSlice.multipliedReportingOverflow(by: nz).partialValue <= maxVoxels else {
+        guard (nx * ny).multipliedReportingOverflow(by: nz).partialValue <= maxVoxels else {
             throw ImagingError(.tooLarge, input: first.path, reason: "\(nx)×\(ny)×\(nz) voxels exceed the limit of \(maxVoxels)",
                                remedy: "Raise DICOMReadOptions.maxVoxels if this size is genuine.")
         }
@@ -37,13 +83,41 @@ enum PixelDecoder {
                                reason: "transfer syntax \(s.transferSyntax) is not supported",
                                remedy: "Convert the series to Explicit VR Little Endian (e.g. gdcmconv --raw) first.")
         }
-        let bytes = first.bitsAllocated / 8
         guard [8, 16, 32].contains(first.bitsAllocated), first.bitsStored >= 1, first.bitsStored <= first.bitsAllocated,
               first.highBit >= first.bitsStored - 1, first.highBit < first.bitsAllocated else {
             throw ImagingError(.unsupportedFormat, input: first.path,
                                reason: "BitsAllocated \(first.bitsAllocated), BitsStored \(first.bitsStored), HighBit \(first.highBit) is not a supported pixel layout",
                                remedy: "Export the series with 8, 16 or 32 bits allocated.")
         }
+        return first
+    }
+
+    /// One decoded frame's stored values to intensities, as `referenceDecode` computes them.
+    @inline(__always)
+    private static func store(_ buffer: UnsafeRawBufferPointer, slice s: DICOMSlice, bytes: Int, count: Int,
+                              into out: UnsafeMutablePointer<Float>) {
+        let shift = UInt32(s.highBit + 1 - s.bitsStored), bits = UInt32(s.bitsStored)
+        let mask: UInt32 = bits == 32 ? .max : (1 << bits) - 1
+        let signed = s.pixelRepresentation == 1
+        let slope = s.rescaleSlope, intercept = s.rescaleIntercept
+        for p in 0..<count {
+            let word: UInt32
+            switch bytes {
+            case 1: word = UInt32(buffer[p])
+            case 2: word = UInt32(buffer.load(fromByteOffset: 2 * p, as: UInt16.self))
+            default: word = buffer.load(fromByteOffset: 4 * p, as: UInt32.self)
+            }
+            let stored = storedValue(word, shift: shift, mask: mask, bits: bits, signed: signed)
+            (out + p).initialize(to: Float(Double(stored) * slope + intercept))
+        }
+    }
+
+    /// The reference twin of `decode`: one file after another on the calling thread, into a
+    /// zero-filled volume.
+    static func referenceDecode(_ series: AssembledSeries, maxVoxels: Int) throws(ImagingError) -> ImageVolume {
+        let first = try check(series, maxVoxels: maxVoxels)
+        let nx = first.columns, ny = first.rows, nz = series.slices.count
+        let perSlice = nx * ny, bytes = first.bitsAllocated / 8
         var data = [Float](repeating: 0, count: perSlice * nz)
         var raw = [UInt8](repeating: 0, count: perSlice * bytes)
         var open: DICOMFile?
@@ -92,4 +166,26 @@ enum PixelDecoder {
         }
         return Int64(v)
     }
+}
+
+/// One error slot per parallel task, each written by its own task only; `first` is the error of
+/// the lowest task index (file order), read after the tasks have finished.
+private final class FailureSlots: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<ImagingError?>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+
+    func set(_ i: Int, _ error: ImagingError) { slots[i] = error }
+
+    var first: ImagingError? { (0..<count).lazy.compactMap { self.slots[$0] }.first }
 }

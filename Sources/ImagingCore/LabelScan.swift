@@ -36,15 +36,35 @@ extension Volume where Element == Int32 {
                 let dst = SendableBuffer(base: out.baseAddress!)
                 DispatchQueue.concurrentPerform(iterations: chunks) { c in
                     let mine = dst.base + c * width
-                    for i in (count * c / chunks)..<(count * (c + 1) / chunks) {
-                        let v = src.base[i]
-                        if v > 0 && Int(v) <= maxID { mine[Int(v)] = true }
+                    let lo = count * c / chunks, hi = count * (c + 1) / chunks
+                    guard lo < hi else { return }
+                    @inline(__always) func note(_ v: Int32) { if v > 0 && Int(v) <= maxID { mine[Int(v)] = true } }
+                    // Label maps are long runs of one id: a block of 8 equal to the last value
+                    // noted adds nothing, so only blocks that hold another value are looked into.
+                    var i = lo, last = src.base[lo]
+                    note(last)
+                    let raw = UnsafeRawPointer(src.base)
+                    while i + 8 <= hi {
+                        let block = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self)
+                        if block != SIMD8(repeating: last) {
+                            for l in 0..<8 { note(block[l]) }
+                            last = block[7]
+                        }
+                        i += 8
                     }
+                    while i < hi { note(src.base[i]); i += 1 }
                 }
             }
         }
         var present = [Bool](repeating: false, count: width)
         for c in 0..<chunks { for id in 1..<width where seen[c * width + id] { present[id] = true } }
+        return present
+    }
+
+    /// The reference twin of `idsPresent`: one sequential pass, every voxel looked at.
+    public func referenceIDsPresent(upTo maxID: Int) -> [Bool] {
+        var present = [Bool](repeating: false, count: Swift.max(maxID, 0) + 1)
+        for v in data where v > 0 && Int(v) <= maxID { present[Int(v)] = true }
         return present
     }
 }

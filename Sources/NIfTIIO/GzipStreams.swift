@@ -156,13 +156,16 @@ private func gzipMember(_ data: UnsafeRawBufferPointer, level: Int32) throws(Ima
                            remedy: "Use a compression level from 1 to 9; retry later if memory is short.")
     }
     defer { libdeflate_free_compressor(compressor) }
-    var out = [UInt8](repeating: 0, count: libdeflate_gzip_compress_bound(compressor, data.count))
-    let written = out.withUnsafeMutableBytes { dst in
-        libdeflate_gzip_compress(compressor, data.baseAddress, data.count, dst.baseAddress, dst.count)
+    // The bound is the size of incompressible input; label maps compress 20-30×, so the buffer
+    // is reserved uninitialised and only the pages the compressor writes are ever touched.
+    let bound = libdeflate_gzip_compress_bound(compressor, data.count)
+    var written = 0
+    let out = [UInt8](unsafeUninitializedCapacity: bound) { dst, count in
+        written = libdeflate_gzip_compress(compressor, data.baseAddress, data.count, dst.baseAddress, bound)
+        count = written
     }
     guard written > 0 else {
         throw ImagingError(.writeFailed, input: "", reason: "gzip compression failed.", remedy: "Retry; report if it persists.")
     }
-    out.removeLast(out.count - written)
     return out
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import ImagingCore
 
 /// Decodes one volume of stored voxels, calling `body(index, value)` with each raw value as a
@@ -50,8 +51,41 @@ func forEachVoxel(_ raw: UnsafeRawBufferPointer, _ type: NIfTIDatatype, bigEndia
 
 /// Decodes volume `volume` of a loaded file as intensities: `slope * raw + intercept` in Double,
 /// rounded once to Float (float32 data without scaling is returned bit for bit).
+///
+/// Chunks of the volume in parallel into an uninitialised buffer (each value on its own, so the
+/// values are `referenceDecodeImage`'s; tested): the output's pages are first touched by the
+/// threads that write them, instead of a zero fill and one sequential pass.
 @_optimize(speed)
 func decodeImage(_ file: LoadedNIfTI, volume: Int) -> [Float] {
+    let layout = file.layout
+    let n = layout.voxelsPerVolume
+    let size = layout.datatype.size
+    let start = layout.voxOffset + volume * n * size
+    let chunks = max(1, min(64, n >> 18))
+    let bigEndian = file.header.bigEndian, scaling = layout.scaling, type = layout.datatype
+    return [Float](unsafeUninitializedCapacity: n) { dst, initialized in
+        file.bytes.withUnsafeBytes { all in
+            guard n > 0, let src = all.baseAddress, let out = dst.baseAddress else { return }
+            let input = SendableRaw(base: UnsafeMutableRawPointer(mutating: src + start))
+            let output = SendableBuffer(base: out)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = n * c / chunks, hi = n * (c + 1) / chunks
+                let raw = UnsafeRawBufferPointer(start: input.base + lo * size, count: (hi - lo) * size)
+                let d = output.base + lo
+                if let (slope, inter) = scaling {
+                    forEachVoxel(raw, type, bigEndian: bigEndian, count: hi - lo) { i, v in (d + i).initialize(to: Float(v * slope + inter)) }
+                } else {
+                    forEachVoxel(raw, type, bigEndian: bigEndian, count: hi - lo) { i, v in (d + i).initialize(to: Float(v)) }
+                }
+            }
+        }
+        initialized = n
+    }
+}
+
+/// The reference twin of `decodeImage`: one sequential pass into a zero-filled array.
+@_optimize(speed)
+func referenceDecodeImage(_ file: LoadedNIfTI, volume: Int) -> [Float] {
     let layout = file.layout
     let n = layout.voxelsPerVolume
     let start = layout.voxOffset + volume * n * layout.datatype.size

@@ -60,12 +60,21 @@ struct SourceBounds: Sendable {
 
     init(_ grid: Grid) {
         let s = grid.shape
+        self.init(grid, strides: SIMD3(1, s[0], s[0] * s[1]))
+    }
+
+    /// Bounds of `grid` whose voxels lie in memory at the given (possibly negative) strides
+    /// instead of `grid`'s own order: a volume read in place through a permutation and flips
+    /// of its axes (`Reorientation.sourceLayout`), the pointer handed to the kernels being that
+    /// of voxel (0, 0, 0).
+    init(_ grid: Grid, strides: SIMD3<Int>) {
+        let s = grid.shape
         n = SIMD3(s[0], s[1], s[2])
-        stride = SIMD3(1, s[0], s[0] * s[1])
+        stride = strides
         upper = SIMD3(Double(s[0]) - 0.5, Double(s[1]) - 0.5, Double(s[2]) - 0.5)
         last = SIMD3(Double(s[0] - 1), Double(s[1] - 1), Double(s[2] - 1))
         lastBase = SIMD3(max(s[0] - 2, 0), max(s[1] - 2, 0), max(s[2] - 2, 0))
-        step = SIMD3(s[0] > 1 ? 1 : 0, s[1] > 1 ? s[0] : 0, s[2] > 1 ? s[0] * s[1] : 0)
+        step = SIMD3(s[0] > 1 ? strides.x : 0, s[1] > 1 ? strides.y : 0, s[2] > 1 ? strides.z : 0)
     }
 
     /// True when the continuous index `p` lies in the source's extent (false for NaN).
@@ -75,7 +84,7 @@ struct SourceBounds: Sendable {
 
     /// Offset of the nearest source voxel to an inside point: floor(x + 0.5) per axis.
     @inline(__always) func nearestOffset(_ p: SIMD3<Double>) -> Int {
-        Int(p.x + 0.5) + Int(p.y + 0.5) * stride.y + Int(p.z + 0.5) * stride.z
+        Int(p.x + 0.5) * stride.x + Int(p.y + 0.5) * stride.y + Int(p.z + 0.5) * stride.z
     }
 
     /// The trilinear cell of an inside point: offset of its lower corner and fractional weights.
@@ -85,7 +94,7 @@ struct SourceBounds: Sendable {
     @inline(__always) func cell(_ p: SIMD3<Double>) -> (offset: Int, fx: Float, fy: Float, fz: Float) {
         let x = min(max(p.x, 0), last.x), y = min(max(p.y, 0), last.y), z = min(max(p.z, 0), last.z)
         let i0 = min(Int(x), lastBase.x), j0 = min(Int(y), lastBase.y), k0 = min(Int(z), lastBase.z)
-        return (i0 + j0 * stride.y + k0 * stride.z,
+        return (i0 * stride.x + j0 * stride.y + k0 * stride.z,
                 Float(x - Double(i0)), Float(y - Double(j0)), Float(z - Double(k0)))
     }
 }

@@ -68,7 +68,7 @@ func bilinearSlice(
                 let xc = min(max(x, 0), b.last.x), yc = min(max(y, 0), b.last.y)
                 let i0 = min(Int(xc), b.lastBase.x), j0 = min(Int(yc), b.lastBase.y)
                 let fx = Float(xc - Double(i0)), fy = Float(yc - Double(j0))
-                let s = plane + i0 + j0 * b.stride.y
+                let s = plane + i0 * b.stride.x + j0 * b.stride.y
                 let v00 = s[0], v10 = s[ox], v01 = s[oy], v11 = s[ox + oy]
                 let c0 = v00 + fx * (v10 - v00), c1 = v01 + fx * (v11 - v01)
                 out[o] = c0 + fy * (c1 - c0)

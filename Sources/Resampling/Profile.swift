@@ -142,8 +142,15 @@ public struct ProfileTransform: Equatable, Sendable, Codable {
         targetGrid = profile.grid(covering: reorientation.canonicalGrid)
     }
 
-    /// Brings an image on the native grid to the profile grid (trilinear).
+    /// Brings an image on the native grid to the profile grid (trilinear). The native volume is
+    /// read in place through the reorientation (`resample(_:reorientedBy:onto:fill:)`): the values
+    /// of `referenceToProfile`, bit for bit, without its reoriented copy.
     public func toProfile(_ image: ImageVolume, fill: Float = 0) -> ImageVolume {
+        resample(image, reorientedBy: reorientation, onto: targetGrid, fill: fill)
+    }
+
+    /// The reference twin of `toProfile(_ image:)`: reorient (a copy), then resample.
+    public func referenceToProfile(_ image: ImageVolume, fill: Float = 0) -> ImageVolume {
         resample(reorientation.apply(image), onto: targetGrid, fill: fill)
     }
 

@@ -69,6 +69,21 @@ public struct Reorientation: Equatable, Sendable, Codable {
         return Volume(grid: canonicalGrid, data: permuted(volume.data, to: canonicalGrid.shape, axes: axes))
     }
 
+    /// Where canonical voxel (i, j, k) lies in a volume stored on `sourceGrid`: at
+    /// `origin + i * strides.x + j * strides.y + k * strides.z` (a stride is negative on a flipped
+    /// axis). The offsets `apply` copies from, so reading through them gives `apply`'s values.
+    public var sourceLayout: (origin: Int, strides: SIMD3<Int>) {
+        let strides = [1, sourceGrid.shape[0], sourceGrid.shape[0] * sourceGrid.shape[1]]
+        var origin = 0
+        var step = SIMD3<Int>(0, 0, 0)
+        for a in 0..<3 {
+            let stride = strides[sourceAxis[a]]
+            step[a] = flipped[a] ? -stride : stride
+            if flipped[a] { origin += stride * (canonicalGrid.shape[a] - 1) }
+        }
+        return (origin, step)
+    }
+
     /// Restores a volume on the canonical grid to the exact source grid and voxel order.
     public func invert<T>(_ volume: Volume<T>) -> Volume<T> {
         precondition(volume.shape == canonicalGrid.shape, "Reorientation.invert: volume is not on the canonical grid")

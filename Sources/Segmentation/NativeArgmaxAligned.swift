@@ -18,6 +18,9 @@ extension NativeArgmax {
         var upper: [Int] = []
         var fraction: [Float] = []
         var inside: [Bool] = []
+        /// The first index of every run of consecutive indices with the same `inside` and
+        /// `lower` (so the same profile cell), then the number of indices.
+        var runs: [Int] = []
 
         /// As `argmaxSlice` clamps and splits a continuous index `v` on an axis of `t` voxels.
         init(_ values: [Double], size t: Int) {
@@ -30,6 +33,8 @@ extension NativeArgmax {
                 upper.append(i0 + step)
                 fraction.append(Float(x - Double(i0)))
             }
+            for n in values.indices where n == 0 || inside[n] != inside[n - 1] || lower[n] != lower[n - 1] { runs.append(n) }
+            runs.append(values.count)
         }
     }
 
@@ -119,6 +124,7 @@ extension NativeArgmax {
             ys.fraction.withUnsafeBufferPointer { yf in
             axes.i.inside.withUnsafeBufferPointer { iInside in
             axes.i.lower.withUnsafeBufferPointer { iLower in
+            axes.i.runs.withUnsafeBufferPointer { iRuns in
                 let iStride = swapped ? cellStrideV : cellStrideU, jStride = swapped ? cellStrideU : cellStrideV
                 for j in 0..<ny {
                     let row = base + j * nx
@@ -127,27 +133,32 @@ extension NativeArgmax {
                         continue
                     }
                     let rowCells = cells + axes.j.lower[j] * jStride
-                    for i in 0..<nx {
-                        guard iInside[i] else {
-                            row[i] = 0
+                    // The voxels of a run along i share their profile cell (and whether they lie
+                    // inside): outside or decided, the whole run takes one value at once.
+                    for r in 0..<(iRuns.count - 1) {
+                        let lo = iRuns[r], hi = iRuns[r + 1]
+                        guard iInside[lo] else {
+                            (row + lo).update(repeating: 0, count: hi - lo)
                             continue
                         }
-                        let a = rowCells[iLower[i] * iStride]
+                        let a = rowCells[iLower[lo] * iStride]
                         if a >= 0 {
-                            row[i] = ids[Int(a)]
+                            (row + lo).update(repeating: ids[Int(a)], count: hi - lo)
                             continue
                         }
-                        let (xi, yi) = swapped ? (j, i) : (i, j)
-                        let x0 = xl[xi], x1 = xu[xi], fx = xf[xi], y0 = yl[yi], y1 = yu[yi], fy = yf[yi]
-                        let q000 = run(x0, y0, k0), q100 = run(x1, y0, k0), q010 = run(x0, y1, k0), q110 = run(x1, y1, k0)
-                        let bestA = fz == 0
-                            ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
-                            : trilinearArgmax(q000, q100, q010, q110, run(x0, y0, k1), run(x1, y0, k1), run(x0, y1, k1), run(x1, y1, k1),
-                                              fx: fx, fy: fy, fz: fz, channels: ca)
-                        row[i] = ids[bestA]
+                        for i in lo..<hi {
+                            let (xi, yi) = swapped ? (j, i) : (i, j)
+                            let x0 = xl[xi], x1 = xu[xi], fx = xf[xi], y0 = yl[yi], y1 = yu[yi], fy = yf[yi]
+                            let q000 = run(x0, y0, k0), q100 = run(x1, y0, k0), q010 = run(x0, y1, k0), q110 = run(x1, y1, k0)
+                            let bestA = fz == 0
+                                ? bilinearArgmax(q000, q100, q010, q110, fx: fx, fy: fy, channels: ca)
+                                : trilinearArgmax(q000, q100, q010, q110, run(x0, y0, k1), run(x1, y0, k1), run(x0, y1, k1), run(x1, y1, k1),
+                                                  fx: fx, fy: fy, fz: fz, channels: ca)
+                            row[i] = ids[bestA]
+                        }
                     }
                 }
-            }}}}}}}}
+            }}}}}}}}}
         }
     }
 

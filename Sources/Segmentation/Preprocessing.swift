@@ -119,10 +119,13 @@ public enum Preprocessor {
                                reason: "the model has no plan for region \(region.rawValue) (it covers \(plan.regions.keys.sorted().joined(separator: ", ")))",
                                remedy: "use a model trained for this region, or drop the scan into the right inbox")
         }
-        let (profiled, transform) = try toProfile(image, profile: regionPlan.profile, input: input)
-        let window = try Self.window(policy, sliceWidth: profiled.shape[0], sliceHeight: profiled.shape[1], plan: plan,
+        // One binding, so normalising in place never copies the profile volume (a `let` copied
+        // into a `var` kept the array shared, and the first write duplicated it).
+        var normalised: ImageVolume
+        let transform: ProfileTransform
+        (normalised, transform) = try toProfile(image, profile: regionPlan.profile, input: input)
+        let window = try Self.window(policy, sliceWidth: normalised.shape[0], sliceHeight: normalised.shape[1], plan: plan,
                                      profile: regionPlan.profile, input: input)
-        var normalised = profiled
         normaliseInPlace(&normalised, regionPlan.normalization)
         return PreparedScan(volume: normalised, transform: transform, window: window)
     }

@@ -275,14 +275,27 @@ struct RowCounts {
                                 for j in 0..<ny {
                                     let r = k * ny + j, row = src.base + r * nx
                                     var c = 0, c1 = 0, c2 = 0
-                                    for i in 0..<nx {
-                                        let l = row[i]
-                                        guard l != 0 else { continue }
-                                        c += 1
-                                        guard l > 0 && Int(l) < roles, let rl else { continue }
+                                    // Counts a voxel of label l adds (labelled, role 1, role 2).
+                                    @inline(__always) func adds(_ l: Int32) -> (Int, Int, Int) {
+                                        guard l != 0 else { return (0, 0, 0) }
+                                        guard l > 0 && Int(l) < roles, let rl else { return (1, 0, 0) }
                                         let q = rl.base[Int(l)]
-                                        c1 += q == 1 ? 1 : 0
-                                        c2 += q == 2 ? 1 : 0
+                                        return (1, q == 1 ? 1 : 0, q == 2 ? 1 : 0)
+                                    }
+                                    // A block of 8 that repeats the last label adds 8 times its counts.
+                                    var last: Int32 = 0, lastAdds = (0, 0, 0)
+                                    let raw = UnsafeRawPointer(row)
+                                    var i = 0
+                                    while i < nx {
+                                        if i + 8 <= nx && raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self) == SIMD8(repeating: last) {
+                                            c += 8 * lastAdds.0; c1 += 8 * lastAdds.1; c2 += 8 * lastAdds.2
+                                            i += 8
+                                            continue
+                                        }
+                                        let l = row[i]
+                                        if l != last { last = l; lastAdds = adds(l) }
+                                        c += lastAdds.0; c1 += lastAdds.1; c2 += lastAdds.2
+                                        i += 1
                                     }
                                     out.0.base[r] = c; out.1.base[r] = c1; out.2.base[r] = c2
                                 }

@@ -203,6 +203,10 @@ struct BenchPipelineCommand: ParsableCommand {
         let probs = SliceInference.run(prepared, classifier: seg.classifier, allowedChannels: channels, channelIDs: ids,
                                        batchSize: seg.settings.batchSize)
         var failures: [String] = []
+        if prepared.transform.toProfile(image).data.map(\.bitPattern)
+            != prepared.transform.referenceToProfile(image).data.map(\.bitPattern) {
+            failures.append("resampling to the profile")
+        }
         let fast = NativeArgmax.labels(probs, window: prepared.window, transform: prepared.transform)
         if fast.data != NativeArgmax.fusedReference(probs, window: prepared.window, transform: prepared.transform).data {
             failures.append("to_native")
@@ -231,7 +235,7 @@ struct BenchPipelineCommand: ParsableCommand {
             throw ImagingError(.unreadable, input: c.name, reason: "fast stages differ from their reference twins: \(failures.joined(separator: ", "))",
                                remedy: "report this as a bug; the reference twins are the specification")
         }
-        return "reference check \(c.name): label table as the volume rows; to_native, island removal, volumes, QC picture identical to their reference twins"
+        return "reference check \(c.name): label table as the volume rows; resampling to the profile, to_native, island removal, volumes, QC picture identical to their reference twins"
     }
 
     /// A phantom of `region` at the benchmark's size (fixed seed).

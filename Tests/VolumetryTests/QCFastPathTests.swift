@@ -56,6 +56,46 @@ import Testing
         }
     }
 
+    /// The survey's block skipping against looking at every voxel: runs of one id whose ends
+    /// fall anywhere in a block of 8, slices whose size is not a multiple of 8, isolated voxels,
+    /// negative ids (labelled, never present), ids past the small table (4096 and up), empty
+    /// slices, and all three storage orders of the slice axis.
+    @Test func blockSurveyEqualsTheVoxelSurvey() throws {
+        var state: UInt64 = 21
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        let values: [Int32] = [0, 0, 0, 1, 2, 7, 40, -3, 250, 4095, 4096, 70_000]
+        for shape in [[13, 7, 5], [8, 8, 3], [1, 1, 9], [29, 3, 4]] {
+            let grid = Grid(shape: shape, affine: Affine(columns: SIMD3(0.8, 0, 0), SIMD3(0, 0.8, 0), SIMD3(0, 0, 3), origin: SIMD3(0, 0, 0)))
+            var labels = LabelVolume(grid: grid, repeating: 0)
+            var i = 0
+            while i < labels.data.count {
+                let run = 1 + next() % 19, v = values[next() % values.count]
+                for n in i..<min(i + run, labels.data.count) { labels.data[n] = v }
+                i += run
+            }
+            if shape[2] > 2 { for n in grid.offset(0, 0, 1)..<grid.offset(0, 0, 2) { labels.data[n] = 0 } }  // an empty slice
+            for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+                let volume = Self.permuted(labels, order)
+                let fast = QCMontage.survey(volume), reference = QCMontage.survey(volume, blocks: false)
+                #expect(fast.labelled == reference.labelled, "shape \(shape) order \(order)")
+                #expect(fast.present == reference.present, "shape \(shape) order \(order)")
+                #expect(volume.idsPresent(upTo: 5000) == volume.referenceIDsPresent(upTo: 5000), "shape \(shape) order \(order)")
+                #expect(volume.idsPresent(upTo: 40) == volume.referenceIDsPresent(upTo: 40), "shape \(shape) order \(order)")
+            }
+        }
+        // More voxels than one chunk of the whole-volume passes (several chunks, each with its own first value).
+        let big = Grid(shape: [301, 257, 9], affine: Affine(columns: SIMD3(1, 0, 0), SIMD3(0, 1, 0), SIMD3(0, 0, 1), origin: SIMD3(0, 0, 0)))
+        var labels = LabelVolume(grid: big, repeating: 0)
+        var i = 0
+        while i < labels.data.count {
+            let run = 1 + next() % 300, v = values[next() % values.count]
+            for n in i..<min(i + run, labels.data.count) { labels.data[n] = v }
+            i += run
+        }
+        #expect(labels.idsPresent(upTo: 300) == labels.referenceIDsPresent(upTo: 300))
+        #expect(QCMontage.survey(labels).present == QCMontage.survey(labels, blocks: false).present)
+    }
+
     @Test func selectionWindowEqualsTheSortedWindow() {
         var state: UInt64 = 8
         for n in [1, 2, 7, 100, 101, 1000, 4099] {
@@ -166,6 +206,12 @@ import Testing
         las[1, 0, 0] = -3
         cases.append((las, .thigh))
         cases.append((LabelVolume(grid: VolumeTests.lasGrid(), repeating: 0), .calf))
+        // Rows whose length is not a multiple of 8 (the run counts skip blocks of 8 that repeat
+        // the current label), with odd ids at block edges, in both row layouts.
+        var oddRows = try volPhantom(.thigh, seed: 9, bilateral: true, matrix: [61, 53], slices: 3).labels
+        for (o, v) in [(7, 900), (8, -3), (61 * 20 + 15, 700), (61 * 20 + 16, 700), (61 * 40 + 60, -3)] { oddRows.data[o] = Int32(v) }
+        cases.append((oddRows, .thigh))
+        cases.append((QCFastPathTests.permuted(oddRows, [1, 0, 2]), .thigh))
         for (n, (labels, region)) in cases.enumerated() {
             let fast = VolumeMeasurer.measure(labels, catalog: volCatalog, region: region)
             let reference = VolumeMeasurer.referenceMeasure(labels, catalog: volCatalog, region: region)
