@@ -64,6 +64,7 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         ensureBLASEnvironment()
+        tuneMallocForOneScan()
         EngineThreads.configure(threadCount: threads)
         do {
             try segment()

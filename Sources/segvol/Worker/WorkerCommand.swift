@@ -57,6 +57,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         // OpenBLAS reads its kernel choice at load: re-exec once with it set unless inherited (the unit sets it).
         ensureBLASEnvironment()
+        tuneMallocForOneScan()
         WorkerLimits.apply(memoryMB: memoryLimitMB, cpuSeconds: cpuLimitSeconds)
         WorkerLimits.exitWhenParentDies()
         let logger = LoggingSetup.logger(label: "segvol-worker", target: logTarget, level: logLevel)
