@@ -45,6 +45,7 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // MARK: Imaging layer.
         .target(name: "ImagingCore"),
@@ -96,7 +97,7 @@ let package = Package(
             dependencies: [
                 "ImagingCore", "NIfTIIO", "DICOMIO", "Resampling", "NeuralEngine", "Anatomy", "Phantoms", "Volumetry",
                 "Segmentation", "Training", "Annotations", "ModelRegistry",
-                "Configuration", "SystemdSupport", "Spool",
+                "Configuration", "SystemdSupport", "Spool", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,5 @@
-#if canImport(Glibc)
-import Glibc
+#if canImport(CMalloc)
+import CMalloc
 #endif
 
 /// Lets one scan's process reuse the memory it frees instead of mapping fresh pages.
@@ -16,15 +16,8 @@ import Glibc
 /// `segvol bench pipeline` (its repeats in one process would reuse each other's memory, which
 /// a worker never can).
 func tuneMallocForOneScan() {
-    #if os(Linux) && canImport(Glibc)
-    // <malloc.h> is not part of the Glibc module: glibc's `int mallopt(int, int)` and its
-    // parameter numbers (M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, stable ABI since glibc 2.0).
-    _ = glibcMallopt(-3, 1 << 30)
-    _ = glibcMallopt(-1, 1 << 30)
+    #if canImport(CMalloc)
+    _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
     #endif
 }
-
-#if os(Linux) && canImport(Glibc)
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: CInt, _ value: CInt) -> CInt
-#endif
