@@ -1,5 +1,5 @@
 #!/bin/sh
-# Rebuilds Models/default in three stages (Models/default/MODEL.md "How it was trained"):
+# Rebuilds Models/default in eight stages (Models/default/MODEL.md "How it was trained"):
 #   1. from the seed, on the default phantom set, 128² input at coarse profiles (thigh 1.75, calf
 #      1.5, abdomen 3.0 mm), lr 1e-3 dropping on plateau, bounded by MINUTES;
 #   2. fine-tune from stage 1 on the set plus six more training subjects per dataset (generated,
@@ -13,10 +13,12 @@
 #      (seeds first+2000…) and four bilateral thigh and four bilateral calf subjects (512×256),
 #      no shift augmentation, 600 steps;
 #   6. fine-tune from stage 5 with the shift augmentation (± 20 % of the window) and wide slices
-#      cropped at random places, same data, STAGE6_STEPS steps: WORKDIR/model is Models/default
-#      (MODEL.md says how session 4 ran it: two runs, the first before random crops existed).
+#      cropped at random places, same data, STAGE6_STEPS steps (MODEL.md says how session 4 ran
+#      it: two runs, the first before random crops existed);
+#   7. widen stage 6 from base width 8 to 12 (Net2WiderNet) and train on, lr 2e-4, STAGE7_STEPS;
+#   8. from stage 7's best at lr 5e-5, STAGE8_STEPS steps: WORKDIR/model is Models/default.
 # Stages 2 to 4 end at a fixed step, so with one engine thread they give the same weights from
-# the same stage-1 weights; stages 5 and 6 ran with two engine threads (THREADS56), whose sums
+# the same stage-1 weights; stages 5 to 8 ran with two engine threads (THREADS56), whose sums
 # differ in rounding from run to run: a rebuild gives a model of the same recipe, not these bytes. INIT=weights.safetensors (a 128²-plan model, e.g. git's earlier
 # Models/default) skips stage 1.
 # usage: Scripts/train_default_model.sh WORKDIR [MINUTES]   (release build of segvol first)
@@ -123,6 +125,19 @@ threads=${THREADS56:-2}
 
 # Stage 6: the same data with the shift augmentation (the default --max-shift 0.2); wide slices
 # (the bilateral cases) are cut to 192² at random places.
-"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE6_STEPS:-3988}" --out "$work/model" \
+"$segvol" train --data "$extra" --plan "$work/plan-192.json" --loss "$loss" --steps "${STAGE6_STEPS:-3988}" --out "$work/stage6" \
     --seed 6 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
     --init "$work/stage5/weights.safetensors"
+
+# Stage 7: the same network widened to base width 12 (Net2WiderNet: `--init` with a narrower
+# network's weights, docs/training.md), same data and rate.
+python3 Scripts/make_plan.py "$work/plan-192-w12.json" --regions thigh,calf,abdomen --width 12 --depth 4 --size 192 \
+    --thigh-mm 1.0 --calf-mm 0.75 --abdomen-mm 2.0 --abdomen-slice-mm 3.5
+"$segvol" train --data "$extra" --plan "$work/plan-192-w12.json" --loss "$loss" --steps "${STAGE7_STEPS:-4211}" --out "$work/stage7" \
+    --seed 8 --batch 9 --lr 2e-4 --validate-every 300 --early-stop 0 --plateau-patience 4 --threads "$threads" \
+    --init "$work/stage6/weights.safetensors"
+
+# Stage 8: from stage 7's best weights at a quarter of the rate: WORKDIR/model is Models/default.
+"$segvol" train --data "$extra" --plan "$work/plan-192-w12.json" --loss "$loss" --steps "${STAGE8_STEPS:-STAGE8_DEFAULT}" --out "$work/model" \
+    --seed 9 --batch 9 --lr 5e-5 --validate-every 250 --early-stop 0 --plateau-patience 4 --threads "$threads" \
+    --init "$work/stage7/weights.safetensors"
