@@ -35,9 +35,7 @@ enum PixelDecoder {
         let nx = first.columns, ny = first.rows, nz = series.slices.count
         let perSlice = nx * ny, bytes = first.bitsAllocated / 8
         // File and frame order, as the reference decodes; then the runs of one file each.
-        let order = series.slices.indices.sorted {
-            (series.slices[$0].path, series.slices[$0].frame) < (series.slices[$1].path, series.slices[$1].frame)
-        }
+        let order = fileOrder(series)
         var starts = [0]
         for n in 1...order.count where n == order.count || series.slices[order[n]].path != series.slices[order[starts.last!]].path {
             starts.append(n)
@@ -52,10 +50,7 @@ enum PixelDecoder {
                     let file = try DICOMFile(path: series.slices[order[runs[r].lowerBound]].path)
                     for n in runs[r] {
                         let k = order[n], s = series.slices[k]
-                        let failure = raw.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> ImagingError? in
-                            do throws(ImagingError) { try file.decodeFrame(s.frame, into: buffer); return nil } catch { return error }
-                        }
-                        if let failure { throw failure }
+                        try decodeFrame(s.frame, of: file, into: &raw)
                         raw.withUnsafeBytes { buffer in
                             store(buffer, slice: s, bytes: bytes, count: perSlice, into: volume.base + k * perSlice)
                         }
@@ -92,7 +87,23 @@ enum PixelDecoder {
         return first
     }
 
-    /// One decoded frame's stored values to intensities, as `referenceDecode` computes them.
+    /// The slice indices in file and frame order (sequential access is what codecs handle best).
+    private static func fileOrder(_ series: AssembledSeries) -> [Int] {
+        series.slices.indices.sorted {
+            (series.slices[$0].path, series.slices[$0].frame) < (series.slices[$1].path, series.slices[$1].frame)
+        }
+    }
+
+    /// Decodes frame `frame` of `file` into `raw` (its stored samples).
+    private static func decodeFrame(_ frame: Int, of file: DICOMFile, into raw: inout [UInt8]) throws(ImagingError) {
+        let failure = raw.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> ImagingError? in
+            do throws(ImagingError) { try file.decodeFrame(frame, into: buffer); return nil } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// One decoded frame's stored values to intensities (both decoders; `out` may be uninitialised
+    /// or hold Floats).
     @inline(__always)
     private static func store(_ buffer: UnsafeRawBufferPointer, slice s: DICOMSlice, bytes: Int, count: Int,
                               into out: UnsafeMutablePointer<Float>) {
@@ -113,7 +124,7 @@ enum PixelDecoder {
     }
 
     /// The reference twin of `decode`: one file after another on the calling thread, into a
-    /// zero-filled volume.
+    /// zero-filled volume (the per-frame conversion, `store`, is shared).
     static func referenceDecode(_ series: AssembledSeries, maxVoxels: Int) throws(ImagingError) -> ImageVolume {
         let first = try check(series, maxVoxels: maxVoxels)
         let nx = first.columns, ny = first.rows, nz = series.slices.count
@@ -121,36 +132,16 @@ enum PixelDecoder {
         var data = [Float](repeating: 0, count: perSlice * nz)
         var raw = [UInt8](repeating: 0, count: perSlice * bytes)
         var open: DICOMFile?
-        // Decode in file and frame order (sequential access is what codecs handle best), and
-        // place each frame at its spatial index k.
-        let order = series.slices.indices.sorted {
-            (series.slices[$0].path, series.slices[$0].frame) < (series.slices[$1].path, series.slices[$1].frame)
-        }
+        // Decode in file and frame order and place each frame at its spatial index k.
+        let order = fileOrder(series)
         for k in order {
             let s = series.slices[k]
             if open?.path != s.path { open = try DICOMFile(path: s.path) }
             let file = open!
-            let failure = raw.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> ImagingError? in
-                do throws(ImagingError) { try file.decodeFrame(s.frame, into: buffer); return nil } catch { return error }
-            }
-            if let failure { throw failure }
-            let shift = UInt32(s.highBit + 1 - s.bitsStored), bits = UInt32(s.bitsStored)
-            let mask: UInt32 = bits == 32 ? .max : (1 << bits) - 1
-            let signed = s.pixelRepresentation == 1
-            let slope = s.rescaleSlope, intercept = s.rescaleIntercept
+            try decodeFrame(s.frame, of: file, into: &raw)
             raw.withUnsafeBytes { buffer in
                 data.withUnsafeMutableBufferPointer { out in
-                    let base = k * perSlice
-                    for p in 0..<perSlice {
-                        let word: UInt32
-                        switch bytes {
-                        case 1: word = UInt32(buffer[p])
-                        case 2: word = UInt32(buffer.load(fromByteOffset: 2 * p, as: UInt16.self))
-                        default: word = buffer.load(fromByteOffset: 4 * p, as: UInt32.self)
-                        }
-                        let stored = storedValue(word, shift: shift, mask: mask, bits: bits, signed: signed)
-                        out[base + p] = Float(Double(stored) * slope + intercept)
-                    }
+                    store(buffer, slice: s, bytes: bytes, count: perSlice, into: out.baseAddress! + k * perSlice)
                 }
             }
         }

@@ -16,21 +16,7 @@ import ImagingCore
 ///   - target: the grid to fill (any shape, spacing, orientation; oblique allowed).
 ///   - fill: value of target voxels whose centre lies outside the source's extent.
 public func resample(_ image: ImageVolume, onto target: Grid, fill: Float = 0) -> ImageVolume {
-    let map = IndexMap(from: target, to: image.grid)
-    let bounds = SourceBounds(image.grid)
-    // Every target voxel is written by exactly one slice iteration: no need to zero the buffer.
-    let out = [Float](unsafeUninitializedCapacity: target.voxelCount) { dst, count in
-        image.data.withUnsafeBufferPointer { src in
-            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress!))
-            let d = SendableBuffer(base: dst.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
-                trilinearSlice(k, map: map, bounds: bounds, targetShape: target.shape,
-                               src: UnsafePointer(s.base), out: d.base, fill: fill)
-            }
-        }
-        count = target.voxelCount
-    }
-    return ImageVolume(grid: target, data: out)
+    trilinear(image.data, origin: 0, grid: image.grid, bounds: SourceBounds(image.grid), onto: target, fill: fill)
 }
 
 /// `resample(reorientation.apply(image), onto: target, fill:)` without the reoriented copy: the
@@ -42,13 +28,20 @@ public func resample(_ image: ImageVolume, reorientedBy reorientation: Reorienta
                      fill: Float = 0) -> ImageVolume {
     precondition(image.shape == reorientation.sourceGrid.shape, "resample(reorientedBy:): image is not on the source grid")
     if reorientation.isIdentity { return resample(Volume(grid: reorientation.canonicalGrid, data: image.data), onto: target, fill: fill) }
-    let canonical = reorientation.canonicalGrid
     let layout = reorientation.sourceLayout
-    let map = IndexMap(from: target, to: canonical)
-    let bounds = SourceBounds(canonical, strides: layout.strides)
+    return trilinear(image.data, origin: layout.origin, grid: reorientation.canonicalGrid,
+                     bounds: SourceBounds(reorientation.canonicalGrid, strides: layout.strides), onto: target, fill: fill)
+}
+
+/// The trilinear driver of both: the values of a volume on `grid`, stored in `data` from `origin`
+/// on with `bounds`' strides, sampled at every voxel of `target`, one target slice per task.
+private func trilinear(_ data: [Float], origin: Int, grid: Grid, bounds: SourceBounds, onto target: Grid,
+                       fill: Float) -> ImageVolume {
+    let map = IndexMap(from: target, to: grid)
+    // Every target voxel is written by exactly one slice iteration: no need to zero the buffer.
     let out = [Float](unsafeUninitializedCapacity: target.voxelCount) { dst, count in
-        image.data.withUnsafeBufferPointer { src in
-            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress! + layout.origin))
+        data.withUnsafeBufferPointer { src in
+            let s = SendableBuffer(base: UnsafeMutablePointer(mutating: src.baseAddress! + origin))
             let d = SendableBuffer(base: dst.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: target.shape[2]) { k in
                 trilinearSlice(k, map: map, bounds: bounds, targetShape: target.shape,
