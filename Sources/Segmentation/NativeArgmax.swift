@@ -64,21 +64,30 @@ public enum NativeArgmax {
     /// The verdict of one pixel's `ca` channel values (see `decisions`).
     @inline(__always)
     static func verdict(_ q: UnsafePointer<Float>, channels ca: Int) -> Int16 {
-        var best: Float = -.infinity, second: Float = -.infinity
-        var bestA = 0
+        let t = topTwo(q, channels: ca) { $0 >= 0 && $0 <= 1 }
+        return t.valid && t.best - t.second >= decisiveMargin ? Int16(t.index) : -1
+    }
+
+    /// The first channel with the largest of `ca` contiguous values, that value and the
+    /// runner-up's, and whether every value passes `isValid` (the verdicts' shared scan; they
+    /// differ in what is valid and in the margin).
+    @inline(__always)
+    static func topTwo(_ q: UnsafePointer<Float>, channels ca: Int, isValid: (Float) -> Bool)
+        -> (index: Int, best: Float, second: Float, valid: Bool) {
+        var best = -Float.infinity, second = -Float.infinity, index = 0
         var valid = true
         for a in 0..<ca {
             let v = q[a]
-            if !(v >= 0 && v <= 1) { valid = false }
+            if !isValid(v) { valid = false }
             if v > best {
                 second = best
                 best = v
-                bestA = a
+                index = a
             } else if v > second {
                 second = v
             }
         }
-        return valid && best - second >= decisiveMargin ? Int16(bestA) : -1
+        return (index, best, second, valid)
     }
 
     /// Shared driver: the index map, then one native slice per iteration in parallel.

@@ -88,20 +88,8 @@ extension SliceInference {
     /// all are finite and the gap to the runner-up is at least `lead`, else -1.
     @inline(__always)
     static func logitVerdict(_ q: UnsafePointer<Float>, channels ca: Int, lead: Double) -> Int16 {
-        var best = -Float.infinity, second = -Float.infinity, bestA = 0
-        var finite = true
-        for a in 0..<ca {
-            let v = q[a]
-            if !v.isFinite { finite = false }
-            if v > best {
-                second = best
-                best = v
-                bestA = a
-            } else if v > second {
-                second = v
-            }
-        }
-        return finite && Double(best) - Double(second) >= lead ? Int16(bestA) : -1
+        let t = NativeArgmax.topTwo(q, channels: ca) { $0.isFinite }
+        return t.valid && Double(t.best) - Double(t.second) >= lead ? Int16(t.index) : -1
     }
 
     /// Turns the gathered logits into what `run` hands over (see the extension's note): the
