@@ -17,6 +17,14 @@ import Testing
         return o
     }
 
+    /// `options(steps:)` with a negligible rate: the weights stay where they start.
+    func frozenOptions(steps: Int) -> TrainingOptions {
+        var o = options(steps: steps)
+        o.learningRate = 1e-12
+        o.minimumLearningRate = 1e-12
+        return o
+    }
+
     func load(_ data: String, plan: ModelPlan) throws -> TrainingData {
         let cases = try TrainingCase.discover(in: data, catalog: Fixtures.catalog)
         return try TrainingData.load(cases: cases, plan: plan, catalog: Fixtures.catalog, splitPath: data + "/split.json",
@@ -146,9 +154,7 @@ import Testing
         let start = out + "/start.safetensors"
         try UNet(config: UNetConfig(inChannels: 1, classes: plan.outputs.count, baseWidth: a.baseWidth, depth: a.depth), seed: 99)
             .saveCheckpoint(to: start)
-        var o = options(steps: 2)
-        o.learningRate = 1e-12
-        o.minimumLearningRate = 1e-12
+        let o = frozenOptions(steps: 2)
         let tuned = try Trainer(plan: plan, loss: "xent_plus", options: o)
         tuned.initialWeights = start
         _ = try tuned.run(data: trainingData, output: out, resume: false)
@@ -179,9 +185,7 @@ import Testing
             .run(data: trainingData, output: narrowOut, resume: false).validations.last!.meanDice
         let narrowWidth = plan.architecture.baseWidth
         plan.architecture.baseWidth = narrowWidth + 2
-        var o = options(steps: 1)
-        o.learningRate = 1e-12
-        o.minimumLearningRate = 1e-12
+        let o = frozenOptions(steps: 1)
         let wide = try Trainer(plan: plan, loss: "xent_plus + dice_soft", options: o)
         wide.initialWeights = narrowOut + "/weights.safetensors"
         var widened: (Int, Int)?

@@ -64,15 +64,20 @@ import Testing
         var state: UInt64 = 21
         func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
         let values: [Int32] = [0, 0, 0, 1, 2, 7, 40, -3, 250, 4095, 4096, 70_000]
-        for shape in [[13, 7, 5], [8, 8, 3], [1, 1, 9], [29, 3, 4]] {
-            let grid = Grid(shape: shape, affine: Affine(columns: SIMD3(0.8, 0, 0), SIMD3(0, 0.8, 0), SIMD3(0, 0, 3), origin: SIMD3(0, 0, 0)))
+        // Labels on `grid` as runs of 1 ... `longest` voxels of random values.
+        func runs(_ grid: Grid, longest: Int) -> LabelVolume {
             var labels = LabelVolume(grid: grid, repeating: 0)
             var i = 0
             while i < labels.data.count {
-                let run = 1 + next() % 19, v = values[next() % values.count]
+                let run = 1 + next() % longest, v = values[next() % values.count]
                 for n in i..<min(i + run, labels.data.count) { labels.data[n] = v }
                 i += run
             }
+            return labels
+        }
+        for shape in [[13, 7, 5], [8, 8, 3], [1, 1, 9], [29, 3, 4]] {
+            let grid = Grid(shape: shape, affine: Affine(columns: SIMD3(0.8, 0, 0), SIMD3(0, 0.8, 0), SIMD3(0, 0, 3), origin: SIMD3(0, 0, 0)))
+            var labels = runs(grid, longest: 19)
             if shape[2] > 2 { for n in grid.offset(0, 0, 1)..<grid.offset(0, 0, 2) { labels.data[n] = 0 } }  // an empty slice
             for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
                 let volume = Self.permuted(labels, order)
@@ -85,13 +90,7 @@ import Testing
         }
         // More voxels than one chunk of the whole-volume passes (several chunks, each with its own first value).
         let big = Grid(shape: [301, 257, 9], affine: Affine(columns: SIMD3(1, 0, 0), SIMD3(0, 1, 0), SIMD3(0, 0, 1), origin: SIMD3(0, 0, 0)))
-        var labels = LabelVolume(grid: big, repeating: 0)
-        var i = 0
-        while i < labels.data.count {
-            let run = 1 + next() % 300, v = values[next() % values.count]
-            for n in i..<min(i + run, labels.data.count) { labels.data[n] = v }
-            i += run
-        }
+        let labels = runs(big, longest: 300)
         #expect(labels.idsPresent(upTo: 300) == labels.referenceIDsPresent(upTo: 300))
         #expect(QCMontage.survey(labels).present == QCMontage.survey(labels, blocks: false).present)
     }
