@@ -1,33 +1,5 @@
 import Dispatch
 
-/// Calls `body(value, length)` for each run of equal values of `base[0 ..< count]`, in order
-/// (neighbouring runs differ). Label maps are long runs of one id, so a block of 8 values that
-/// repeats the current run's value is compared at once rather than value by value. The fast
-/// label passes (ids present, the QC survey, voxel counts by row, the limb split's row counts)
-/// all walk their labels through this; their reference twins look at every voxel.
-@inlinable @inline(__always)
-public func forEachLabelRun(_ base: UnsafePointer<Int32>, count: Int, _ body: (_ value: Int32, _ length: Int) -> Void) {
-    guard count > 0 else { return }
-    let raw = UnsafeRawPointer(base)
-    var current = base[0], run = 0, i = 0
-    while i < count {
-        if i + 8 <= count && raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self) == SIMD8(repeating: current) {
-            run += 8
-            i += 8
-            continue
-        }
-        let l = base[i]
-        if l != current {
-            body(current, run)
-            current = l
-            run = 0
-        }
-        run += 1
-        i += 1
-    }
-    body(current, run)
-}
-
 /// Whole-volume passes over label maps, in parallel chunks (each chunk's result is its own;
 /// the results are combined afterwards, so they equal one sequential pass).
 extension Volume where Element == Int32 {
@@ -65,9 +37,22 @@ extension Volume where Element == Int32 {
                 DispatchQueue.concurrentPerform(iterations: chunks) { c in
                     let mine = dst.base + c * width
                     let lo = count * c / chunks, hi = count * (c + 1) / chunks
-                    forEachLabelRun(src.base + lo, count: hi - lo) { v, _ in
-                        if v > 0 && Int(v) <= maxID { mine[Int(v)] = true }
+                    guard lo < hi else { return }
+                    @inline(__always) func note(_ v: Int32) { if v > 0 && Int(v) <= maxID { mine[Int(v)] = true } }
+                    // Label maps are long runs of one id: a block of 8 equal to the last value
+                    // noted adds nothing, so only blocks that hold another value are looked into.
+                    var i = lo, last = src.base[lo]
+                    note(last)
+                    let raw = UnsafeRawPointer(src.base)
+                    while i + 8 <= hi {
+                        let block = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self)
+                        if block != SIMD8(repeating: last) {
+                            for l in 0..<8 { note(block[l]) }
+                            last = block[7]
+                        }
+                        i += 8
                     }
+                    while i < hi { note(src.base[i]); i += 1 }
                 }
             }
         }

@@ -42,8 +42,8 @@ public struct QCMontage: Sendable {
 
     /// One parallel pass over the labels: which positions along the axial axis hold a label,
     /// and the positive ids present (increasing). With `blocks` (the default), axial slices that
-    /// lie along the storage order are walked by runs (`forEachLabelRun`, blocks of 8 that repeat
-    /// a run compared at once); `blocks: false` looks at every voxel (the twin, tested equal).
+    /// lie along the storage order are read in blocks of 8 and a block that repeats the last
+    /// value looked at is skipped; `blocks: false` looks at every voxel (the twin, tested equal).
     static func survey(_ labels: LabelVolume, blocks: Bool = true) -> (labelled: [Bool], present: [Int32]) {
         let (kAxis, _, _) = axes(labels.grid)
         let shape = labels.grid.shape
@@ -63,12 +63,25 @@ public struct QCMontage: Sendable {
                     if blocks && kAxis == 2 {
                         // Axial slices in storage order (the usual layout): the slice is one
                         // contiguous range and whether it is labelled does not depend on the
-                        // voxel's place, so it is walked by runs of one label.
-                        forEachLabelRun(src.base + o, count: nx * ny) { l, _ in
+                        // voxel's place, so a block of 8 equal to the last value looked at adds
+                        // nothing; only blocks that hold another value are looked into.
+                        let end = o + nx * ny
+                        var last: Int32 = 0
+                        @inline(__always) func note(_ l: Int32) {
                             guard l != 0 else { return }
                             labelled[k] = true
                             if l > 0 { if l < small { seen[Int(l)] = true } else { large.insert(l) } }
                         }
+                        let raw = UnsafeRawPointer(src.base)
+                        while o + 8 <= end {
+                            let block = raw.loadUnaligned(fromByteOffset: 4 * o, as: SIMD8<Int32>.self)
+                            if block != SIMD8(repeating: last) {
+                                for l in 0..<8 { note(block[l]) }
+                                last = block[7]
+                            }
+                            o += 8
+                        }
+                        while o < end { note(src.base[o]); o += 1 }
                         dst.base[k] = (labelled, seen, large)
                         return
                     }

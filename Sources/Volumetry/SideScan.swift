@@ -282,9 +282,20 @@ struct RowCounts {
                                         let q = rl.base[Int(l)]
                                         return (1, q == 1 ? 1 : 0, q == 2 ? 1 : 0)
                                     }
-                                    forEachLabelRun(row, count: nx) { l, length in
-                                        let a = adds(l)
-                                        c += length * a.0; c1 += length * a.1; c2 += length * a.2
+                                    // A block of 8 that repeats the last label adds 8 times its counts.
+                                    var last: Int32 = 0, lastAdds = (0, 0, 0)
+                                    let raw = UnsafeRawPointer(row)
+                                    var i = 0
+                                    while i < nx {
+                                        if i + 8 <= nx && raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self) == SIMD8(repeating: last) {
+                                            c += 8 * lastAdds.0; c1 += 8 * lastAdds.1; c2 += 8 * lastAdds.2
+                                            i += 8
+                                            continue
+                                        }
+                                        let l = row[i]
+                                        if l != last { last = l; lastAdds = adds(l) }
+                                        c += lastAdds.0; c1 += lastAdds.1; c2 += lastAdds.2
+                                        i += 1
                                     }
                                     out.0.base[r] = c; out.1.base[r] = c1; out.2.base[r] = c2
                                 }

@@ -113,10 +113,28 @@ public enum VolumeMeasurer {
                                 // x constant along the row (i × ±0 adds the same ±0 for every i):
                                 // one side per row, counted by runs of equal labels.
                                 let side = rowX + Double(0) * ax > mid ? 1 : 0
-                                forEachLabelRun(src.base + o, count: nx) { l, run in
-                                    let c = Int(l)
-                                    if c > 0 && c <= maxID { v[c * 3 + (sp.base[c] ? side : whole)] += run }
+                                // A block of 8 that repeats the current label only lengthens its run.
+                                var current: Int32 = nx > 0 ? src.base[o] : 0, run = 0
+                                let raw = UnsafeRawPointer(src.base + o)
+                                var i = 0
+                                while i < nx {
+                                    if i + 8 <= nx && raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Int32>.self) == SIMD8(repeating: current) {
+                                        run += 8
+                                        i += 8
+                                        continue
+                                    }
+                                    let l = src.base[o + i]
+                                    if l != current {
+                                        let c = Int(current)
+                                        if c > 0 && c <= maxID { v[c * 3 + (sp.base[c] ? side : whole)] += run }
+                                        current = l
+                                        run = 0
+                                    }
+                                    run += 1
+                                    i += 1
                                 }
+                                let c = Int(current)
+                                if c > 0 && c <= maxID { v[c * 3 + (sp.base[c] ? side : whole)] += run }
                             } else {
                                 for i in 0..<nx {
                                     let l = Int(src.base[o + i])
